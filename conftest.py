@@ -1,0 +1,190 @@
+"""The database server every test layer shares.
+
+By default the suite starts a throwaway PostgreSQL of its own (pytest-postgresql's `postgresql_proc`). With
+TEST_DATABASE_URL set (for example `postgresql://postgres@127.0.0.1:5432/postgres`, as in the GitHub Actions
+job with its service container) it uses that server instead; the URL's database is only used to create and
+drop the test databases, which get names of their own.
+
+On that server the migrations run once, into a template database. Tests then get, cheapest first:
+- `connection`: a connection to a shared copy of the template inside a transaction that is rolled back;
+- `isolated_database_url`: a fresh copy of the template (CREATE DATABASE ... TEMPLATE), for tests that commit
+  or open several connections;
+- `alembic_engine`: an empty database, for the migration suite.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from pytest_postgresql import factories
+from pytest_postgresql.executors import PostgreSQLExecutor
+from pytest_postgresql.janitor import DatabaseJanitor
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from telegram_bot.config import parse_database_url
+from telegram_bot.db.engine import create_engine
+
+TEST_DATABASE_URL_VARIABLE = "TEST_DATABASE_URL"
+ROOT_REFUSAL = (
+    "PostgreSQL refuses to run as root, so the tests cannot start their own server. Run them as an "
+    f"unprivileged user, or point them at a running server: {TEST_DATABASE_URL_VARIABLE}="
+    "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+postgresql_own_server = factories.postgresql_proc(
+    host="127.0.0.1",
+    port=None,
+    dbname="telegram_bot_tests",
+    # Throwaway data: durability buys nothing and costs seconds.
+    postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+)
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str
+    port: int
+    user: str
+    password: str | None
+    maintenance_dbname: str
+
+    def url(self, dbname: str) -> URL:
+        return URL.create(
+            "postgresql+asyncpg",
+            username=self.user,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            database=dbname,
+        )
+
+    def janitor(self, dbname: str, template: str | None = None) -> DatabaseJanitor:
+        return DatabaseJanitor(
+            user=self.user,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            dbname=dbname,
+            template_dbname=template,
+            maintenance_dbname=self.maintenance_dbname,
+        )
+
+
+def _server_from_url(value: str) -> Server:
+    url = parse_database_url(value)
+    return Server(
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password if isinstance(url.password, str) else None,
+        maintenance_dbname=url.database or "postgres",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgresql_server(request: pytest.FixtureRequest) -> Server:
+    """The server the tests use: the one TEST_DATABASE_URL names, or a throwaway one of their own."""
+    if existing := os.environ.get(TEST_DATABASE_URL_VARIABLE):
+        return _server_from_url(existing)
+    if os.geteuid() == 0:
+        pytest.exit(ROOT_REFUSAL, returncode=2)
+    executor: PostgreSQLExecutor = request.getfixturevalue("postgresql_own_server")
+    return Server(
+        host=executor.host,
+        port=int(executor.port),
+        user=executor.user,
+        password=executor.password or None,
+        maintenance_dbname="postgres",
+    )
+
+
+def unique_name(prefix: str) -> str:
+    # Unique per run, so that runs against one shared server never collide.
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def migrate_to_head(url: URL) -> None:
+    """Run the real migrations, as `alembic upgrade head` would, into the database at `url`."""
+    config = Config("alembic.ini")
+    config.attributes["connection"] = create_async_engine(url, poolclass=NullPool)
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session")
+def template_database(postgresql_server: Server) -> Iterator[str]:
+    """A database migrated to head once per run; every test database is a copy of it."""
+    name = unique_name("tb_template")
+    with postgresql_server.janitor(name):
+        migrate_to_head(postgresql_server.url(name))
+        yield name
+
+
+def _copy_of_template(server: Server, template: str, prefix: str) -> DatabaseJanitor:
+    return server.janitor(unique_name(prefix), template=template)
+
+
+@pytest.fixture(scope="session")
+def shared_database_url(postgresql_server: Server, template_database: str) -> Iterator[URL]:
+    with _copy_of_template(postgresql_server, template_database, "tb_shared") as janitor:
+        yield postgresql_server.url(janitor.dbname)
+
+
+@pytest.fixture(scope="session")
+async def shared_engine(shared_database_url: URL) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(shared_database_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(shared_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction that is rolled back after the test: nothing it writes survives."""
+    async with shared_engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+def isolated_database_url(postgresql_server: Server, template_database: str) -> Iterator[URL]:
+    """A migrated database of the test's own, dropped afterwards: for tests that commit."""
+    with _copy_of_template(postgresql_server, template_database, "tb_isolated") as janitor:
+        yield postgresql_server.url(janitor.dbname)
+
+
+# pytest-alembic
+
+
+@pytest.fixture
+def alembic_config() -> dict[str, Any]:
+    return {"file": "alembic.ini"}
+
+
+@pytest.fixture
+def alembic_engine(postgresql_server: Server) -> Iterator[AsyncEngine]:
+    """An empty database for the migration suite, which builds and tears down the schema itself."""
+    with postgresql_server.janitor(unique_name("tb_migrations")) as janitor:
+        engine = create_async_engine(postgresql_server.url(janitor.dbname), poolclass=NullPool)
+        yield engine
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI (CI set), a skipped test fails the run: every test must run there."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not os.environ.get("CI"):
+        return
+    skipped = len(reporter.stats.get("skipped", []))
+    if skipped and exitstatus == pytest.ExitCode.OK:
+        reporter.write_line(f"CI: {skipped} test(s) skipped; every test must run in CI.", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,95 @@
+"""Alembic's environment: how migrations reach a database.
+
+Three callers hand it three things, through `config.attributes["connection"]`:
+- the CLI (`alembic upgrade head`) hands nothing: the URL comes from DATABASE_URL via the project's settings;
+- pytest-alembic hands a synchronous Connection, which it opened from the tests' async engine;
+- a program may hand a (sync) Engine.
+Offline mode (`alembic upgrade head --sql`) needs no database at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from alembic import context
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from telegram_bot.config import ConfigurationError, DatabaseSettings, LoggingSettings, load
+from telegram_bot.db import metadata
+from telegram_bot.log import configure_logging
+
+# Any fixed number: every process that migrates this database takes the same lock, so two deploys that start
+# at once run one after the other, and the second finds nothing left to do.
+MIGRATION_LOCK_KEY = 7_302_611_450_113_001
+
+config = context.config
+target_metadata = metadata
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        dialect_name="postgresql",
+        target_metadata=target_metadata,
+        literal_binds=True,
+        compare_type=True,
+        compare_server_default=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def do_run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        compare_server_default=True,
+    )
+    with context.begin_transaction():
+        # Released when this transaction ends, whatever happens to the process.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        context.run_migrations()
+
+
+async def run_async_migrations(engine: AsyncEngine) -> None:
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run_migrations)
+    finally:
+        await engine.dispose()
+
+
+def _engine_from_settings() -> AsyncEngine:
+    try:
+        settings = load(DatabaseSettings)
+    except ConfigurationError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)  # noqa: T201 - the CLI's own message
+        raise SystemExit(2) from None
+    return create_async_engine(settings.url, poolclass=NullPool)
+
+
+def run_migrations_online() -> None:
+    connectable = config.attributes.get("connection")
+    if connectable is None:
+        if config.config_file_name is not None:
+            logging_settings = load(LoggingSettings)
+            configure_logging(logging_settings.log_level, logging_settings.log_format)
+        asyncio.run(run_async_migrations(_engine_from_settings()))
+    elif isinstance(connectable, AsyncEngine):
+        asyncio.run(run_async_migrations(connectable))
+    elif isinstance(connectable, Connection):
+        do_run_migrations(connectable)
+    elif isinstance(connectable, Engine) or hasattr(connectable, "connect"):
+        with connectable.connect() as connection:
+            do_run_migrations(connection)
+    else:
+        raise TypeError(f"cannot migrate through {type(connectable).__name__}")
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

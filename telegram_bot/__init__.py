@@ -1,0 +1,1 @@
+"""A Telegram bot foundation on aiogram 3 and PostgreSQL."""

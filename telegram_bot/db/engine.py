@@ -1,0 +1,22 @@
+"""The engine factory. Nothing here runs at import: the runtimes and the tests build their own engine."""
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def create_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    """An asyncpg engine with a bounded pool.
+
+    A connection that died with the server is invalidated on its first error, and the pool then replaces
+    every connection older than that error, so the engine recovers from a restart without a ping per checkout.
+    """
+    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, each statement committing on its own.
+
+    The bot's writes are single statements (an upsert): autocommit spares each one the BEGIN and COMMIT
+    round trips. Work that needs several statements in one transaction uses the plain engine.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")

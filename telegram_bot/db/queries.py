@@ -1,0 +1,53 @@
+"""The statements the bot runs, one function each, on a connection the caller provides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Boolean, func, literal_column
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from telegram_bot.db.models import User
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What Telegram tells us about a person, as it stands in their latest update."""
+
+    telegram_id: int
+    first_name: str
+    username: str | None = None
+    last_name: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    user: User
+    is_new: bool
+
+
+_columns = User.__table__.columns
+# xmax is 0 on a row version an INSERT wrote and set on one ON CONFLICT DO UPDATE wrote: PostgreSQL's own
+# record of which branch ran, read in the same round trip.
+_inserted = literal_column("xmax = 0", Boolean).label("is_new")
+
+
+async def register_user(connection: AsyncConnection, profile: Profile) -> Registration:
+    """Create the user or bring their profile up to date: one idempotent statement, safe under concurrency."""
+    values = {
+        "telegram_id": profile.telegram_id,
+        "first_name": profile.first_name,
+        "username": profile.username,
+        "last_name": profile.last_name,
+        "language_code": profile.language_code,
+    }
+    upsert = insert(User).values(values)
+    statement = upsert.on_conflict_do_update(
+        index_elements=[User.telegram_id],
+        set_={**{name: upsert.excluded[name] for name in values}, "updated_at": func.now()},
+    ).returning(*_columns, _inserted)
+    row = (await connection.execute(statement)).one()._asdict()
+    is_new = bool(row.pop("is_new"))
+    return Registration(user=User(**row), is_new=is_new)

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from telegram_bot.db.engine import autocommit, create_engine
+from telegram_bot.db.models import User
+from telegram_bot.db.queries import Profile, register_user
+from tests.db.conftest import CreateUser
+
+
+async def count_users(connection: AsyncConnection) -> int:
+    return (await connection.execute(select(func.count()).select_from(User))).scalar_one()
+
+
+async def test_first_registration_creates_the_user(connection: AsyncConnection) -> None:
+    profile = Profile(
+        telegram_id=7_000_000_001, first_name="Ada", username="ada", last_name="Lovelace", language_code="en"
+    )
+
+    registration = await register_user(connection, profile)
+
+    assert registration.is_new
+    user = registration.user
+    assert (user.telegram_id, user.first_name, user.username, user.last_name, user.language_code) == (
+        7_000_000_001,
+        "Ada",
+        "ada",
+        "Lovelace",
+        "en",
+    )
+    assert user.id is not None
+    assert user.created_at == user.updated_at
+    assert await count_users(connection) == 1
+
+
+async def test_returning_user_is_updated_in_place(
+    connection: AsyncConnection, create_user: CreateUser
+) -> None:
+    existing = await create_user(
+        telegram_id=7_000_000_002, first_name="Old", username="old", language_code="en"
+    )
+
+    registration = await register_user(
+        connection,
+        Profile(
+            telegram_id=7_000_000_002, first_name="New", username="new", last_name="Name", language_code="de"
+        ),
+    )
+
+    assert not registration.is_new
+    user = registration.user
+    assert user.id == existing.id
+    assert user.created_at == existing.created_at
+    assert (user.first_name, user.username, user.last_name, user.language_code) == (
+        "New",
+        "new",
+        "Name",
+        "de",
+    )
+    assert await count_users(connection) == 1
+
+
+async def test_registration_is_idempotent(connection: AsyncConnection) -> None:
+    profile = Profile(telegram_id=7_000_000_003, first_name="Same")
+
+    first = await register_user(connection, profile)
+    second = await register_user(connection, profile)
+
+    assert (first.is_new, second.is_new) == (True, False)
+    assert first.user.id == second.user.id
+    assert await count_users(connection) == 1
+
+
+async def test_optional_fields_may_be_missing_and_can_be_cleared(
+    connection: AsyncConnection, create_user: CreateUser
+) -> None:
+    await create_user(telegram_id=7_000_000_004, username="had_one", last_name="Had", language_code="fr")
+
+    registration = await register_user(connection, Profile(telegram_id=7_000_000_004, first_name="Bare"))
+
+    user = registration.user
+    assert (user.username, user.last_name, user.language_code) == (None, None, None)
+
+
+async def test_unicode_and_emoji_names_round_trip(connection: AsyncConnection) -> None:
+    profile = Profile(
+        telegram_id=7_000_000_005,
+        first_name="Zoë 🐍🔥",
+        last_name="李小龍 \u200d👩‍👩‍👧",
+        username="zoe_🌟",
+        language_code="zh-hans",
+    )
+
+    await register_user(connection, profile)
+
+    stored = (await connection.execute(select(User.first_name, User.last_name, User.username))).one()
+    assert tuple(stored) == (profile.first_name, profile.last_name, profile.username)
+
+
+async def test_concurrent_registrations_of_one_user_leave_one_row(isolated_database_url: URL) -> None:
+    engine = autocommit(create_engine(isolated_database_url, pool_size=20, max_overflow=0))
+
+    async def register(attempt: int) -> bool:
+        async with engine.connect() as conn:
+            profile = Profile(telegram_id=7_000_000_006, first_name=f"Attempt {attempt}")
+            return (await register_user(conn, profile)).is_new
+
+    try:
+        outcomes = await asyncio.gather(*(register(attempt) for attempt in range(50)))
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(User.telegram_id, User.first_name))).all()
+    finally:
+        await engine.dispose()
+
+    assert outcomes.count(True) == 1
+    assert len(rows) == 1
+    assert rows[0].telegram_id == 7_000_000_006
+    assert rows[0].first_name.startswith("Attempt ")

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from telegram_bot.log import REDACTED, SecretRedactor, configure_logging, get_logger
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+PASSWORD = "pa55-w0rd"
+
+
+@pytest.fixture
+def output() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", secrets=[TOKEN, PASSWORD], stream=stream)
+    yield stream
+    structlog.contextvars.clear_contextvars()
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_structlog_lines_are_json_with_level_logger_and_time(output: io.StringIO) -> None:
+    get_logger("telegram_bot.test").info("user registered", telegram_id=42)
+
+    (line,) = lines(output)
+    assert line["event"] == "user registered"
+    assert line["telegram_id"] == 42
+    assert line["level"] == "info"
+    assert line["logger"] == "telegram_bot.test"
+    assert line["timestamp"].endswith("Z")
+
+
+def test_standard_library_loggers_share_the_pipeline_and_the_context(output: io.StringIO) -> None:
+    structlog.contextvars.bind_contextvars(update_id=7)
+
+    logging.getLogger("aiogram.event").info("Update id=%s is handled", 7)
+    get_logger("telegram_bot.test").info("ours")
+
+    aiogram_line, our_line = lines(output)
+    assert aiogram_line["event"] == "Update id=7 is handled"
+    assert aiogram_line["logger"] == "aiogram.event"
+    assert aiogram_line["update_id"] == 7
+    assert our_line["update_id"] == 7
+
+
+def test_levels_below_the_configured_one_are_dropped() -> None:
+    stream = io.StringIO()
+    configure_logging("WARNING", "json", stream=stream)
+    get_logger("telegram_bot.test").info("quiet")
+    logging.getLogger("aiogram").info("quiet too")
+    get_logger("telegram_bot.test").warning("loud")
+
+    assert [line["event"] for line in lines(stream)] == ["loud"]
+
+
+def test_configured_secrets_are_redacted_everywhere(output: io.StringIO) -> None:
+    log = get_logger("telegram_bot.test")
+    log.info("token %s in the message", TOKEN, nested={"url": f"https://api.telegram.org/bot{TOKEN}/getMe"})
+    logging.getLogger("asyncpg").warning("password %s in an argument", PASSWORD)
+
+    text = output.getvalue()
+    assert TOKEN not in text
+    assert PASSWORD not in text
+    assert text.count(REDACTED) == 3
+
+
+def test_exception_text_is_redacted(output: io.StringIO) -> None:
+    url = f"postgresql://bot:{PASSWORD}@db.internal/bot"
+    try:
+        raise ConnectionError(f"cannot reach {url} for bot {TOKEN}")
+    except ConnectionError:
+        get_logger("telegram_bot.test").exception("start-up failed")
+
+    (line,) = lines(output)
+    assert (
+        "ConnectionError: cannot reach postgresql://bot:***@db.internal/bot for bot ***" in line["exception"]
+    )
+    assert PASSWORD not in output.getvalue()
+    assert TOKEN not in output.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "https://api.telegram.org/bot987654:ZZHdqTcvCH1vGWJxfSeofSAs0K5PAL/getMe",
+            "https://api.telegram.org/bot***/getMe",
+        ),
+        ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("postgresql+asyncpg://u:p%40ss@h:5432/d", "postgresql+asyncpg://u:***@h:5432/d"),
+        (
+            "no secrets here: 12:30 at https://example.org/a:b",
+            "no secrets here: 12:30 at https://example.org/a:b",
+        ),
+    ],
+)
+def test_secret_shaped_text_is_redacted_even_when_not_configured(text: str, expected: str) -> None:
+    assert SecretRedactor().redact(text) == expected
+
+
+def test_console_format_is_readable_and_redacted() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "console", secrets=[TOKEN], stream=stream)
+
+    get_logger("telegram_bot.test").info("started", token=TOKEN)
+
+    text = stream.getvalue()
+    assert "started" in text
+    assert "token=***" in text
+    assert not text.lstrip().startswith("{")
