@@ -1,19 +1,77 @@
-"""`python -m telegram_bot`: the command line."""
+"""`python -m telegram_bot`: run the bot; `python -m telegram_bot check`: check that it could run."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
 
+from sqlalchemy import text
+
 from telegram_bot.config import ConfigurationError, Settings, load
+from telegram_bot.db.engine import create_engine
+from telegram_bot.db.schema import schema_status
+from telegram_bot.log import SecretRedactor, configure_logging
+from telegram_bot.runner import run
 
 
-def main() -> int:
+def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m telegram_bot", description=__doc__)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=("run", "check"),
+        default="run",
+        help="run the bot (default), or check settings, database and schema and exit",
+    )
+    return parser.parse_args(argv)
+
+
+def _passed(name: str, detail: str) -> None:
+    print(f"ok    {name}: {detail}")  # noqa: T201 - the command's output
+
+
+def _failed(name: str, detail: str) -> None:
+    print(f"FAIL  {name}: {detail}")  # noqa: T201 - the command's output
+
+
+async def check(settings: Settings) -> int:
+    """One line per check: the database answers, and its schema is at the migrations' head."""
+    redact = SecretRedactor(settings.secrets()).redact
+    engine = create_engine(settings.url, pool_size=1)
     try:
-        load(Settings)
+        async with engine.connect() as connection:
+            version = (await connection.execute(text("SHOW server_version"))).scalar_one()
+        _passed("database", f"connected to PostgreSQL {version}")
+        status = await schema_status(engine)
+    except Exception as error:  # noqa: BLE001 - any failure is the check's answer
+        _failed("database", redact(f"{type(error).__name__}: {error}"))
+        return 1
+    finally:
+        await engine.dispose()
+    if not status.is_current:
+        _failed("schema", status.describe())
+        return 1
+    _passed("schema", status.describe())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parse_arguments(argv)
+    try:
+        settings = load(Settings)
     except ConfigurationError as error:
+        if arguments.command == "check":
+            for line in str(error).splitlines():
+                _failed("settings", line)
+            return 1
         print(f"Configuration error:\n{error}", file=sys.stderr)  # noqa: T201
         return 2
-    return 0
+    if arguments.command == "check":
+        _passed("settings", "valid")
+        return asyncio.run(check(settings))
+    configure_logging(settings.log_level, settings.log_format, settings.secrets())
+    return asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

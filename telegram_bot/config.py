@@ -6,16 +6,26 @@ runs with `DATABASE_URL` alone, while the bot also needs its token.
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, HttpUrl, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 ASYNC_DRIVER = "postgresql+asyncpg"
 _ACCEPTED_SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
+_WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ConfigurationError(Exception):
@@ -53,6 +63,12 @@ def _check_token(value: SecretStr) -> SecretStr:
     return value
 
 
+def _check_webhook_secret(value: SecretStr) -> SecretStr:
+    if not _WEBHOOK_SECRET_PATTERN.fullmatch(value.get_secret_value()):
+        raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+    return value
+
+
 def _default_log_format() -> Literal["console", "json"]:
     """Readable lines for a person at a terminal, JSON lines for a log collector."""
     return "console" if sys.stderr.isatty() else "json"
@@ -69,6 +85,8 @@ class _Section(BaseSettings):
 
 class DatabaseSettings(_Section):
     database_url: DatabaseUrl
+    # How long start-up waits for an unreachable PostgreSQL before giving up.
+    database_wait_seconds: Annotated[float, Field(ge=0)] = 30.0
 
     @property
     def url(self) -> URL:
@@ -84,12 +102,42 @@ class LoggingSettings(_Section):
 class Settings(DatabaseSettings, LoggingSettings):
     telegram_token: BotToken
     telegram_api_url: HttpUrl | None = None
+    bot_mode: Literal["polling", "webhook"] = "polling"
+    # Webhook mode only.
+    host: str = "0.0.0.0"  # noqa: S104 - a container must listen on every interface
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    webhook_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]*$")] = "/webhook"
+    webhook_secret: Annotated[SecretStr, AfterValidator(_check_webhook_secret)] | None = None
+    webhook_base_url: HttpUrl | None = None
+    railway_public_domain: str | None = None
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret_and_url(self) -> Self:
+        if self.bot_mode == "webhook":
+            if self.webhook_secret is None:
+                raise ValueError("WEBHOOK_SECRET is required when BOT_MODE=webhook")
+            if self.webhook_url is None:
+                raise ValueError("WEBHOOK_BASE_URL is required when BOT_MODE=webhook outside Railway")
+        return self
+
+    @property
+    def webhook_url(self) -> str | None:
+        """Where Telegram posts updates: WEBHOOK_BASE_URL, else Railway's public domain, plus WEBHOOK_PATH."""
+        if self.webhook_base_url is not None:
+            base = str(self.webhook_base_url).rstrip("/")
+        elif self.railway_public_domain:
+            base = f"https://{self.railway_public_domain}"
+        else:
+            return None
+        return base + self.webhook_path
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never reach a log line."""
         found = [self.telegram_token.get_secret_value()]
         if self.url.password:
             found.append(str(self.url.password))
+        if self.webhook_secret is not None:
+            found.append(self.webhook_secret.get_secret_value())
         return tuple(found)
 
 
@@ -97,10 +145,10 @@ def describe_errors(error: ValidationError) -> str:
     """One line per offending variable, by its environment name, never echoing the value."""
     lines = []
     for problem in error.errors(include_input=False, include_url=False):
-        variable = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
         message = "is required but not set" if problem["type"] == "missing" else problem["msg"]
         message = message.removeprefix("Value error, ")
-        lines.append(f"{variable} {message}")
+        # A rule over several variables (a model validator) names them in its message.
+        lines.append(f"{str(problem['loc'][0]).upper()} {message}" if problem["loc"] else message)
     return "\n".join(lines)
 
 

@@ -1,6 +1,8 @@
 """The engine factory. Nothing here runs at import: the runtimes and the tests build their own engine."""
 
+import asyncpg
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
@@ -20,3 +22,28 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
     round trips. Work that needs several statements in one transaction uses the plain engine.
     """
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+# Failures to reach PostgreSQL, as opposed to a statement it rejected: the server is down, restarting, out
+# of connection slots, or the connection died under us. Trying the same work again later can succeed.
+_UNAVAILABLE = (
+    OSError,  # refused, reset, unreachable; TimeoutError and ConnectionError are OSErrors
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up, crashed
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,  # "connection is closed"
+)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether `error`, or what caused it, says PostgreSQL could not be reached."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -1,0 +1,1 @@
+"""The bot: routers and handlers, middlewares, and the factories that assemble them."""

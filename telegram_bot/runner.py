@@ -1,0 +1,166 @@
+"""The bot's lifecycles: start-up checks, polling or webhook, and a graceful stop on SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiogram import Bot, Dispatcher
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from telegram_bot.bot.dispatcher import build_bot, build_dispatcher
+from telegram_bot.bot.middlewares import InFlightMiddleware
+from telegram_bot.bot.texts import COMMANDS
+from telegram_bot.config import Settings
+from telegram_bot.db.engine import autocommit, create_engine, is_database_unavailable
+from telegram_bot.db.schema import schema_status
+from telegram_bot.log import get_logger
+from telegram_bot.web import build_web_app
+
+log = get_logger(__name__)
+
+# How long in-flight updates may take to finish once a stop was asked for.
+SHUTDOWN_GRACE_SECONDS = 20.0
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message says why and what to do."""
+
+
+async def wait_for_database(engine: AsyncEngine, within: float) -> None:
+    """Connect, retrying with growing pauses while PostgreSQL is unreachable, for at most `within` seconds.
+
+    A refusal that waiting cannot fix (a wrong password, an unknown database) fails at once.
+    """
+    deadline = time.monotonic() + within
+    pause = 0.25
+    while True:
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as error:  # noqa: BLE001 - sorted just below
+            if not is_database_unavailable(error):
+                raise StartupError(f"PostgreSQL refused the connection: {error}") from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StartupError(
+                    f"PostgreSQL did not answer within {within:g} s (last error: {error}); "
+                    "check DATABASE_URL and that the server is running"
+                ) from None
+            log.warning("database not reachable yet; retrying", error=str(error), retry_in=round(pause, 2))
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(pause * 2, MAX_BACKOFF_SECONDS)
+        else:
+            return
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    status = await schema_status(engine)
+    if not status.is_current:
+        raise StartupError(status.describe())
+
+
+@asynccontextmanager
+async def stop_signal() -> AsyncIterator[asyncio.Event]:
+    """An event set by the first SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        yield stop
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def serve_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+    in_flight = InFlightMiddleware()
+    dispatcher.update.outer_middleware(in_flight)
+    await bot.delete_webhook(drop_pending_updates=False)
+    await bot.set_my_commands(list(COMMANDS))
+    polling = asyncio.create_task(
+        dispatcher.start_polling(
+            bot,
+            handle_signals=False,
+            close_bot_session=False,
+            allowed_updates=dispatcher.resolve_used_update_types(),
+        )
+    )
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({polling, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if polling.done():
+        stopped.cancel()
+        await polling  # polling ended on its own: surface why
+        return
+    log.info("stopping: no new updates; waiting for those in flight", in_flight=in_flight.count)
+    await dispatcher.stop_polling()
+    await polling
+    try:
+        async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
+            await in_flight.wait_idle()
+    except TimeoutError:
+        log.warning("stopped with updates still in flight", in_flight=in_flight.count)
+
+
+async def serve_webhook(
+    settings: Settings, bot: Bot, dispatcher: Dispatcher, engine: AsyncEngine, stop: asyncio.Event
+) -> None:
+    assert settings.webhook_secret is not None  # noqa: S101 - Settings requires it in webhook mode
+    assert settings.webhook_url is not None  # noqa: S101 - likewise
+    secret = settings.webhook_secret.get_secret_value()
+    app = build_web_app(dispatcher, bot, engine, webhook_path=settings.webhook_path, secret_token=secret)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        log.info("listening", host=settings.host, port=settings.port, path=settings.webhook_path)
+        # After the server listens, so that Telegram's first delivery finds it.
+        await bot.set_webhook(
+            settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=dispatcher.resolve_used_update_types(),
+            drop_pending_updates=False,
+        )
+        await bot.set_my_commands(list(COMMANDS))
+        log.info("webhook registered", url=settings.webhook_url)
+        await stop.wait()
+        log.info("stopping: closing the listener; waiting for requests in flight")
+    finally:
+        # Stops accepting, lets requests in flight finish within the grace period, then closes.
+        await runner.cleanup()
+
+
+async def run(settings: Settings) -> int:
+    """Run the bot until SIGTERM or SIGINT. 0 after a clean stop, 1 when it could not start."""
+    engine = create_engine(settings.url)
+    try:
+        async with stop_signal() as stop:
+            await wait_for_database(engine, settings.database_wait_seconds)
+            await check_schema(engine)
+            bot = build_bot(settings)
+            try:
+                webhook = settings.bot_mode == "webhook"
+                dispatcher = build_dispatcher(autocommit(engine).connect, redeliverable=webhook)
+                log.info("starting", mode=settings.bot_mode)
+                if webhook:
+                    await serve_webhook(settings, bot, dispatcher, engine, stop)
+                else:
+                    await serve_polling(bot, dispatcher, stop)
+            finally:
+                await bot.session.close()
+    except StartupError as error:
+        log.error("cannot start: %s", error)  # noqa: TRY400 - the message is the whole story
+        return 1
+    finally:
+        await engine.dispose()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,97 @@
+"""The webhook application: Telegram's updates in, health and readiness out."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from telegram_bot.db.engine import is_database_unavailable
+from telegram_bot.db.schema import schema_status
+from telegram_bot.log import get_logger
+
+log = get_logger(__name__)
+
+# Telegram's updates are a few kilobytes; anything near this is not one.
+MAX_BODY_BYTES = 1024 * 1024
+READINESS_TIMEOUT_SECONDS = 3.0
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+ENGINE = web.AppKey("engine", AsyncEngine)
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+class WebhookHandler(SimpleRequestHandler):
+    """aiogram's webhook handler, answering only after the update was handled, with honest statuses.
+
+    - a missing or wrong secret: 401, before the body is read;
+    - a body that is not JSON, or JSON that is not an update: 400;
+    - a body over MAX_BODY_BYTES: 413 (aiohttp's client_max_size);
+    - PostgreSQL unreachable while handling: 503, so that Telegram delivers the update again.
+    aiogram's default answers 200 before handling, which loses every update that then fails.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret_token: str, **data: Any) -> None:
+        super().__init__(dispatcher, bot, handle_in_background=False, secret_token=secret_token, **data)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
+            return _error(401, "unauthorized")
+        try:
+            payload = await request.json(loads=self.bot.session.json_loads)
+        except ValueError:
+            return _error(400, "body is not JSON")
+        try:
+            update = Update.model_validate(payload, context={"bot": self.bot})
+        except ValidationError:
+            return _error(400, "body is not a Telegram update")
+        try:
+            result: TelegramMethod[Any] | None = await self.dispatcher.feed_webhook_update(
+                self.bot, update, **self.data
+            )
+        except Exception as error:
+            if is_database_unavailable(error):
+                return _error(503, "database unavailable")
+            log.exception("update failed outside the error handler", update_id=update.update_id)
+            return _error(500, "update failed")
+        return web.Response(body=self._build_response_writer(bot=self.bot, result=result))
+
+    async def close(self) -> None:
+        """The runner closes the bot's session after the last request; the handler leaves it open."""
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            status = await schema_status(request.app[ENGINE])
+    except Exception as error:
+        if is_database_unavailable(error):
+            return web.json_response({"status": "unavailable", "reason": "database unreachable"}, status=503)
+        raise
+    if not status.is_current:
+        return web.json_response({"status": "unavailable", "reason": status.describe()}, status=503)
+    return web.json_response({"status": "ready", "revision": status.current})
+
+
+def build_web_app(
+    dispatcher: Dispatcher, bot: Bot, engine: AsyncEngine, *, webhook_path: str, secret_token: str
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[ENGINE] = engine
+    WebhookHandler(dispatcher, bot, secret_token).register(app, path=webhook_path)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

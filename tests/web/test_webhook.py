@@ -1,0 +1,171 @@
+"""The webhook app over a real socket: secrets, hostile bodies, a real /start, health and readiness."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import URL, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from conftest import Server, unique_name
+from telegram_bot.bot import texts
+from telegram_bot.bot.dispatcher import build_dispatcher
+from telegram_bot.db.models import User
+from telegram_bot.web import MAX_BODY_BYTES, SECRET_HEADER, build_web_app
+from tests.bot.conftest import TOKEN, CountingConnections
+from tests.factories import MessageFactory, UpdateFactory
+from tests.fakes import RecordingSession
+
+SECRET = "s3cret-Token_for-tests"
+PATH = "/webhook"
+
+
+async def start_client(
+    bot: Bot, connections: CountingConnections, engine: AsyncEngine
+) -> TestClient[Any, Any]:
+    dispatcher = build_dispatcher(connections, redeliverable=True)
+    app = build_web_app(dispatcher, bot, engine, webhook_path=PATH, secret_token=SECRET)
+    client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client(
+    shared_engine: AsyncEngine, connection: AsyncConnection
+) -> AsyncIterator[tuple[TestClient[Any, Any], RecordingSession, CountingConnections]]:
+    session = RecordingSession()
+    connections = CountingConnections(connection)
+    test_client = await start_client(Bot(TOKEN, session=session), connections, shared_engine)
+    yield test_client, session, connections
+    await test_client.close()
+
+
+def start_update() -> dict[str, Any]:
+    update = UpdateFactory.build(message=MessageFactory.build(text="/start"))
+    body: dict[str, Any] = update.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return body
+
+
+async def count_users(connection: AsyncConnection) -> int:
+    return (await connection.execute(select(func.count()).select_from(User))).scalar_one()
+
+
+async def test_a_valid_start_is_handled_before_the_answer(
+    client: tuple[TestClient[Any, Any], RecordingSession, CountingConnections], connection: AsyncConnection
+) -> None:
+    http, session, _ = client
+    update = start_update()
+
+    response = await http.post(PATH, json=update, headers={SECRET_HEADER: SECRET})
+
+    assert response.status == 200
+    assert await count_users(connection) == 1
+    assert session.sent() == [
+        (update["message"]["chat"]["id"], texts.welcome(update["message"]["from"]["first_name"]))
+    ]
+
+
+@pytest.mark.parametrize("headers", [{}, {SECRET_HEADER: "wrong"}, {SECRET_HEADER: SECRET + "x"}])
+async def test_a_request_without_the_secret_is_refused_and_touches_nothing(
+    client: tuple[TestClient[Any, Any], RecordingSession, CountingConnections],
+    connection: AsyncConnection,
+    headers: dict[str, str],
+) -> None:
+    http, session, connections = client
+
+    response = await http.post(PATH, json=start_update(), headers=headers)
+
+    assert response.status == 401
+    assert (session.calls, connections.opened, await count_users(connection)) == ([], 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b"\xff\xfe\x00garbage", 400),
+        (b"[]", 400),
+        (b'"a string"', 400),
+        (b'{"update_id": "not a number"}', 400),
+        (b'{"message": {"text": "/start"}}', 400),
+        (b"x" * (MAX_BODY_BYTES + 1), 413),
+    ],
+    ids=["broken-json", "binary", "array", "string", "wrong-type", "no-update-id", "oversized"],
+)
+async def test_a_body_that_is_not_an_update_gets_a_4xx_and_touches_nothing(
+    client: tuple[TestClient[Any, Any], RecordingSession, CountingConnections],
+    connection: AsyncConnection,
+    body: bytes,
+    status: int,
+) -> None:
+    http, session, connections = client
+
+    response = await http.post(
+        PATH, data=io.BytesIO(body), headers={SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    )
+
+    assert response.status == status
+    assert (session.calls, connections.opened, await count_users(connection)) == ([], 0, 0)
+    # The server keeps serving.
+    assert (await http.get("/healthz")).status == 200
+
+
+async def test_health_is_ok_while_the_process_serves(
+    client: tuple[TestClient[Any, Any], RecordingSession, CountingConnections],
+) -> None:
+    http, _, _ = client
+
+    response = await http.get("/healthz")
+
+    assert (response.status, await response.json()) == (200, {"status": "ok"})
+
+
+async def test_ready_when_the_database_answers_at_the_head_revision(
+    client: tuple[TestClient[Any, Any], RecordingSession, CountingConnections],
+) -> None:
+    http, _, _ = client
+
+    response = await http.get("/readyz")
+
+    body = await response.json()
+    assert (response.status, body["status"]) == (200, "ready")
+    assert body["revision"]
+
+
+@pytest.fixture
+def empty_database_url(postgresql_server: Server) -> Iterator[URL]:
+    with postgresql_server.janitor(unique_name("tb_empty")) as janitor:
+        yield postgresql_server.url(janitor.dbname)
+
+
+@pytest.mark.parametrize(
+    ("database", "reason"),
+    [
+        ("empty", "schema at no revision, code expects"),
+        ("unreachable", "database unreachable"),
+    ],
+)
+async def test_not_ready_when_the_schema_is_behind_or_the_database_is_down(
+    empty_database_url: URL, connection: AsyncConnection, database: str, reason: str
+) -> None:
+    url = empty_database_url if database == "empty" else empty_database_url.set(port=1)
+    engine = create_async_engine(url, poolclass=NullPool)
+    http = await start_client(Bot(TOKEN, session=RecordingSession()), CountingConnections(connection), engine)
+    try:
+        response = await http.get("/readyz")
+        body = json.loads(await response.text())
+    finally:
+        await http.close()
+        await engine.dispose()
+
+    assert response.status == 503
+    assert body["status"] == "unavailable"
+    assert body["reason"].startswith(reason)
