@@ -1,0 +1,382 @@
+"""The deploy gate, read from the files that define it.
+
+`.github/workflows/ci.yml` must verify every push and pull request and deploy to Railway only what passed,
+only from main; `railway.toml` must migrate before the new deployment starts and switch traffic only once it
+is ready. These tests pin those properties, so that an edit that quietly opens the gate fails here first.
+They need no database.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from telegram_bot.runner import SHUTDOWN_GRACE_SECONDS
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW_FILE = ROOT / ".github" / "workflows" / "ci.yml"
+RAILWAY_FILE = ROOT / "railway.toml"
+DEPLOY_JOB = "deploy"
+VERIFY_JOB = "verify"
+
+# The first major of each action that runs on Node 24: the ones before run on the deprecated Node 20.
+MINIMUM_MAJOR = {"actions/checkout": 5, "actions/setup-python": 6, "actions/cache": 5}
+MINIMUM_POSTGRES_MAJOR = 17
+
+# Railway's documented config-as-code keys (https://docs.railway.com/config-as-code/reference). There is no
+# offline copy of its JSON schema, so this is the check: a misspelt key would otherwise be ignored silently.
+RAILWAY_TOP_LEVEL_KEYS = {"$schema", "build", "deploy", "environments"}
+RAILWAY_BUILD_KEYS = {
+    "builder",
+    "watchPatterns",
+    "buildCommand",
+    "dockerfilePath",
+    "railpackVersion",
+    "nixpacksConfigPath",
+    "nixpacksPlan",
+    "nixpacksVersion",
+}
+RAILWAY_DEPLOY_KEYS = {
+    "startCommand",
+    "preDeployCommand",
+    "multiRegionConfig",
+    "healthcheckPath",
+    "healthcheckTimeout",
+    "restartPolicyType",
+    "restartPolicyMaxRetries",
+    "cronSchedule",
+    "overlapSeconds",
+    "drainingSeconds",
+}
+RAILWAY_BUILDERS = {"RAILPACK", "DOCKERFILE"}  # NIXPACKS is deprecated
+RAILWAY_RESTART_POLICIES = {"ON_FAILURE", "ALWAYS", "NEVER"}
+
+
+def _mapping(value: object, what: str) -> dict[Any, Any]:
+    assert isinstance(value, dict), f"{what} should be a mapping, got {value!r}"
+    return value
+
+
+def _as_list(value: object) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _expression(value: object) -> str:
+    """An `if:` condition without its optional ${{ }} wrapper, whitespace collapsed."""
+    text = " ".join(str(value).split())
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2].strip()
+    return text
+
+
+def _steps(job: dict[Any, Any]) -> list[dict[Any, Any]]:
+    return [_mapping(step, "a step") for step in _as_list(job.get("steps"))]
+
+
+def _scripts(job: dict[Any, Any]) -> list[str]:
+    return [str(step["run"]) for step in _steps(job) if "run" in step]
+
+
+def _commands(job: dict[Any, Any], program: str) -> list[list[str]]:
+    """Each command line of the job's scripts that runs `program`, split into words."""
+    found = []
+    for script in _scripts(job):
+        for line in script.splitlines():
+            try:
+                words = shlex.split(line, comments=True)
+            except ValueError:  # a quote that a later line closes: not a simple command
+                words = line.split()
+            if words[: len(program.split())] == program.split():
+                found.append(words)
+    return found
+
+
+def _env(job: dict[Any, Any], step: dict[Any, Any] | None = None) -> dict[Any, Any]:
+    """The variables a step sees from the job and from itself (workflow-level env is not used here)."""
+    variables = dict(_mapping(job.get("env") or {}, "the job's env"))
+    if step is not None:
+        variables.update(_mapping(step.get("env") or {}, "the step's env"))
+    return variables
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[Any, Any]:
+    return _mapping(yaml.safe_load(WORKFLOW_FILE.read_text(encoding="utf-8")), str(WORKFLOW_FILE))
+
+
+@pytest.fixture(scope="module")
+def jobs(workflow: dict[Any, Any]) -> dict[str, dict[Any, Any]]:
+    return {name: _mapping(job, f"job {name}") for name, job in _mapping(workflow["jobs"], "jobs").items()}
+
+
+@pytest.fixture(scope="module")
+def deploy(jobs: dict[str, dict[Any, Any]]) -> dict[Any, Any]:
+    assert DEPLOY_JOB in jobs, f"the workflow has no {DEPLOY_JOB!r} job"
+    return jobs[DEPLOY_JOB]
+
+
+@pytest.fixture(scope="module")
+def verify(jobs: dict[str, dict[Any, Any]]) -> dict[Any, Any]:
+    assert VERIFY_JOB in jobs, f"the workflow has no {VERIFY_JOB!r} job"
+    return jobs[VERIFY_JOB]
+
+
+@pytest.fixture(scope="module")
+def railway() -> dict[str, Any]:
+    with RAILWAY_FILE.open("rb") as file:
+        return tomllib.load(file)
+
+
+# The workflow: triggers and privileges
+
+
+def test_runs_on_push_to_main_and_on_pull_requests(workflow: dict[Any, Any]) -> None:
+    # YAML 1.1 reads the bare key `on` as the boolean true.
+    triggers = _mapping(workflow.get("on", workflow.get(True)), "the triggers")
+    push = _mapping(triggers.get("push") or {}, "the push trigger")
+    assert "main" in _as_list(push.get("branches"))
+    assert "pull_request" in triggers
+
+
+def test_permissions_are_read_only(workflow: dict[Any, Any], jobs: dict[str, dict[Any, Any]]) -> None:
+    assert workflow.get("permissions") == {"contents": "read"}
+    for name, job in jobs.items():
+        granted = _mapping(job.get("permissions") or {}, f"permissions of {name}")
+        assert set(granted.values()) <= {"read", "none"}, f"job {name} asks for write access: {granted}"
+
+
+def test_every_job_has_a_timeout(jobs: dict[str, dict[Any, Any]]) -> None:
+    for name, job in jobs.items():
+        assert isinstance(job.get("timeout-minutes"), int), f"job {name} has no timeout-minutes"
+
+
+@pytest.mark.parametrize(("action", "minimum"), sorted(MINIMUM_MAJOR.items()), ids=sorted(MINIMUM_MAJOR))
+def test_actions_are_pinned_at_or_above_their_node24_major(
+    jobs: dict[str, dict[Any, Any]], action: str, minimum: int
+) -> None:
+    versions = [
+        str(step["uses"]).partition("@")[2]
+        for job in jobs.values()
+        for step in _steps(job)
+        if str(step.get("uses", "")).partition("@")[0] == action
+    ]
+    for version in versions:
+        match = re.fullmatch(r"v(\d+)(\.\d+)*", version)
+        assert match, f"{action}@{version} should be pinned to a release tag such as v{minimum}"
+        assert int(match.group(1)) >= minimum, f"{action}@{version} runs on Node 20: use v{minimum} or newer"
+
+
+def test_every_action_is_pinned(jobs: dict[str, dict[Any, Any]]) -> None:
+    for job in jobs.values():
+        for step in _steps(job):
+            if "uses" in step:
+                version = str(step["uses"]).partition("@")[2]
+                assert re.fullmatch(r"v\d+(\.\d+)*|[0-9a-f]{40}", version), f"{step['uses']} is not pinned"
+
+
+# The verification job
+
+
+def test_verify_runs_the_steps_ci_runs(verify: dict[Any, Any]) -> None:
+    # .ci/verify is shared with .ci/run, so the two cannot drift apart.
+    commands = [words[1:] for words in _commands(verify, ".ci/verify")]
+    assert ["checks"] in commands
+    assert ["tests"] in commands
+
+
+def test_verify_uses_the_python_production_runs(verify: dict[Any, Any]) -> None:
+    # Railway's builder reads .python-version too.
+    versions = [
+        str(_mapping(step.get("with") or {}, "with").get("python-version-file"))
+        for step in _steps(verify)
+        if str(step.get("uses", "")).startswith("actions/setup-python@")
+    ]
+    assert versions == [".python-version"]
+    assert (ROOT / ".python-version").read_text().strip() == "3.11"
+
+
+def test_verify_tests_against_a_healthy_postgres_service(verify: dict[Any, Any]) -> None:
+    service = _mapping(_mapping(verify.get("services"), "services").get("postgres"), "the postgres service")
+
+    image = str(service["image"])
+    match = re.fullmatch(r"postgres:(\d+)(\S*)", image)
+    assert match, f"unexpected image {image}"
+    assert int(match.group(1)) >= MINIMUM_POSTGRES_MAJOR
+
+    options = " ".join(str(service.get("options", "")).split())
+    health_command = re.search(r"--health-cmd[ =](\"[^\"]*\"|'[^']*'|\S+)", options)
+    assert health_command, "the service has no health check"
+    assert re.search(r"pg_isready .*(-U|--username)[ =]?\w+", health_command.group(1)), (
+        "pg_isready should name the user, or it checks as root and logs an error every interval"
+    )
+    for option in ("--health-interval", "--health-timeout", "--health-retries"):
+        assert option in options
+
+    ports = [str(port) for port in _as_list(service.get("ports"))]
+    url = urlsplit(str(_env(verify)["TEST_DATABASE_URL"]))
+    assert url.scheme in {"postgresql", "postgres"}
+    assert url.hostname in {"localhost", "127.0.0.1"}
+    assert f"{url.port}:5432" in ports, f"{url.port} is not mapped to the service's 5432: {ports}"
+    password = _mapping(service.get("env"), "the service's env").get("POSTGRES_PASSWORD")
+    assert password, "the postgres image refuses to start without POSTGRES_PASSWORD"
+    assert url.username == "postgres"
+    assert url.password == str(password)
+
+
+def test_verify_fails_on_skipped_tests(verify: dict[Any, Any]) -> None:
+    assert str(_env(verify).get("CI")).lower() == "true"
+
+
+# The deploy job: the gate
+
+
+def test_deploy_needs_every_other_job(jobs: dict[str, dict[Any, Any]], deploy: dict[Any, Any]) -> None:
+    assert set(_as_list(deploy.get("needs"))) == set(jobs) - {DEPLOY_JOB}
+
+
+def test_deploy_runs_only_on_a_push_to_main(deploy: dict[Any, Any]) -> None:
+    condition = _expression(deploy.get("if", ""))
+    clauses = {clause.strip() for clause in condition.split("&&")}
+    assert clauses == {"github.event_name == 'push'", "github.ref == 'refs/heads/main'"}, condition
+    # always(), failure() or cancelled() would let it run after a failed verification.
+    assert not re.search(r"always\(|failure\(|cancelled\(|\|\|", condition)
+
+
+def test_deploy_targets_the_production_environment(deploy: dict[Any, Any]) -> None:
+    environment = deploy.get("environment")
+    name = _mapping(environment, "environment").get("name") if isinstance(environment, dict) else environment
+    assert name == "production"
+
+
+def test_deploys_run_one_at_a_time_and_are_never_cancelled(
+    workflow: dict[Any, Any], deploy: dict[Any, Any]
+) -> None:
+    concurrency = _mapping(deploy.get("concurrency"), "the deploy job's concurrency")
+    assert str(concurrency.get("group", "")).strip()
+    assert concurrency.get("cancel-in-progress") is False
+
+    # The workflow's own group may cancel superseded pull-request runs, never a run on main.
+    cancel = _mapping(workflow.get("concurrency") or {}, "the workflow's concurrency").get(
+        "cancel-in-progress"
+    )
+    assert cancel in {None, False} or _expression(cancel) == "github.event_name == 'pull_request'", cancel
+
+
+def test_deploy_installs_the_railway_cli_from_npm(deploy: dict[Any, Any]) -> None:
+    installs = _commands(deploy, "npm install")
+    assert any(
+        word == "@railway/cli" or word.startswith(("@railway/cli@", "@railway/cli$"))
+        for words in installs
+        for word in words
+    ), installs
+
+
+def test_deploy_runs_railway_up_in_ci_mode_for_one_service(deploy: dict[Any, Any]) -> None:
+    ups = _commands(deploy, "railway up")
+    assert len(ups) == 1, ups
+    assert "--ci" in ups[0] or "-c" in ups[0]
+    service = ups[0][ups[0].index("--service") + 1] if "--service" in ups[0] else None
+    assert service == "$RAILWAY_SERVICE_ID"
+
+
+def test_deploy_waits_for_the_deployment_to_go_live(deploy: dict[Any, Any]) -> None:
+    # `railway up --ci` may exit once the build is done, before the pre-deploy migration and the healthcheck;
+    # a later step follows the deployment until Railway reports it live or failed.
+    scripts = _scripts(deploy)
+    up = next(index for index, script in enumerate(scripts) if "railway up" in script)
+    follow = [script for script in scripts[up + 1 :] if "railway deployment list" in script]
+    assert follow, "no step after `railway up` waits for the deployment's outcome"
+    assert "SUCCESS" in follow[0]
+    assert "FAILED" in follow[0]
+
+
+def test_deploy_reads_the_token_from_secrets_and_the_service_from_variables(deploy: dict[Any, Any]) -> None:
+    variables = _env(deploy)
+    assert " ".join(str(variables.get("RAILWAY_TOKEN")).split()) == "${{ secrets.RAILWAY_TOKEN }}"
+    assert " ".join(str(variables.get("RAILWAY_SERVICE_ID")).split()) == "${{ vars.RAILWAY_SERVICE_ID }}"
+
+
+# Railway's config as code
+
+
+def test_railway_config_uses_only_documented_keys(railway: dict[str, Any]) -> None:
+    assert set(railway) <= RAILWAY_TOP_LEVEL_KEYS
+    build = _mapping(railway.get("build", {}), "[build]")
+    deploy = _mapping(railway.get("deploy", {}), "[deploy]")
+    assert set(build) <= RAILWAY_BUILD_KEYS, set(build) - RAILWAY_BUILD_KEYS
+    assert set(deploy) <= RAILWAY_DEPLOY_KEYS, set(deploy) - RAILWAY_DEPLOY_KEYS
+
+
+def test_railway_builds_with_railpack(railway: dict[str, Any]) -> None:
+    assert railway["build"]["builder"] in RAILWAY_BUILDERS
+    assert railway["build"]["builder"] == "RAILPACK"
+
+
+def test_railway_starts_the_bot(railway: dict[str, Any]) -> None:
+    assert railway["deploy"]["startCommand"] == "python -m telegram_bot"
+
+
+def test_railway_migrates_before_the_new_deployment_starts(railway: dict[str, Any]) -> None:
+    commands = _as_list(railway["deploy"]["preDeployCommand"])
+    assert all(isinstance(command, str) for command in commands)
+    assert [" ".join(command.split()) for command in commands] == ["alembic upgrade head"]
+
+
+def test_railway_switches_traffic_only_when_ready(railway: dict[str, Any]) -> None:
+    deploy = railway["deploy"]
+    assert deploy["healthcheckPath"] == "/readyz"
+    assert isinstance(deploy["healthcheckTimeout"], int)
+    assert deploy["healthcheckTimeout"] > 0
+
+
+def test_railway_restarts_a_crashed_bot_a_bounded_number_of_times(railway: dict[str, Any]) -> None:
+    deploy = railway["deploy"]
+    assert deploy["restartPolicyType"] in RAILWAY_RESTART_POLICIES
+    assert deploy["restartPolicyType"] == "ON_FAILURE"
+    assert isinstance(deploy["restartPolicyMaxRetries"], int)
+    assert deploy["restartPolicyMaxRetries"] >= 1
+
+
+def test_railway_lets_the_old_deployment_finish_its_updates(railway: dict[str, Any]) -> None:
+    # Railway's default is SIGKILL right after SIGTERM; the bot stops gracefully within its grace period.
+    draining = railway["deploy"]["drainingSeconds"]
+    assert isinstance(draining, int)
+    assert draining > SHUTDOWN_GRACE_SECONDS
+
+
+# The offline validators, also run by pre-commit, run here too
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["actionlint"],
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows"],
+        ["check-jsonschema", "--builtin-schema", "custom.github-workflows-require-timeout"],
+    ],
+    ids=["actionlint", "github-workflows-schema", "github-workflows-require-timeout"],
+)
+def test_workflow_passes_the_validators(arguments: list[str]) -> None:
+    # The tools come with the dev dependencies, beside the interpreter running the tests.
+    executable = Path(sys.executable).parent / arguments[0]
+    assert executable.exists(), f"{executable} is missing: run `poetry install`"
+    result = subprocess.run(
+        [str(executable), *arguments[1:], str(WORKFLOW_FILE.relative_to(ROOT))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
