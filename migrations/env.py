@@ -24,9 +24,24 @@ from telegram_bot.log import configure_logging
 # Any fixed number: every process that migrates this database takes the same lock, so two deploys that start
 # at once run one after the other, and the second finds nothing left to do.
 MIGRATION_LOCK_KEY = 7_302_611_450_113_001
+# Once the migration lock is held: a migration that cannot get a table lock within LOCK_TIMEOUT fails (and
+# the deploy with it) rather than queue the bot's queries behind it; a statement may run STATEMENT_TIMEOUT.
+# A revision that needs longer (a large backfill) raises it for itself with op.execute("SET LOCAL ...").
+LOCK_TIMEOUT = "5s"
+STATEMENT_TIMEOUT = "60s"
 
 config = context.config
 target_metadata = metadata
+
+
+def _run_migrations_guarded() -> None:
+    """Run the pending migrations in one transaction, under the migration lock and the timeouts."""
+    with context.begin_transaction():
+        # Released when this transaction ends, whatever happens to the process.
+        context.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
+        context.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        context.execute(text(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'"))
+        context.run_migrations()
 
 
 def run_migrations_offline() -> None:
@@ -37,8 +52,7 @@ def run_migrations_offline() -> None:
         compare_type=True,
         compare_server_default=True,
     )
-    with context.begin_transaction():
-        context.run_migrations()
+    _run_migrations_guarded()
 
 
 def do_run_migrations(connection: Connection) -> None:
@@ -48,10 +62,7 @@ def do_run_migrations(connection: Connection) -> None:
         compare_type=True,
         compare_server_default=True,
     )
-    with context.begin_transaction():
-        # Released when this transaction ends, whatever happens to the process.
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        context.run_migrations()
+    _run_migrations_guarded()
 
 
 async def run_async_migrations(engine: AsyncEngine) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
-from aiogram.types import Message
+from aiogram.types import Message, Update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telegram_bot.bot import texts
@@ -14,12 +14,13 @@ from telegram_bot.log import get_logger
 log = get_logger(__name__)
 
 
-async def start(message: Message, connection: AsyncConnection) -> None:
+async def start(message: Message, event_update: Update, connection: AsyncConnection) -> None:
     # Only private chats and users reach here: the router's filter guarantees from_user.
     sender = message.from_user
     assert sender is not None  # noqa: S101 - guaranteed by the router's filter
     profile = Profile(
         telegram_id=sender.id,
+        update_id=event_update.update_id,
         first_name=sender.first_name,
         username=sender.username,
         last_name=sender.last_name,

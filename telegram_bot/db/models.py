@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Identity, Text, func
+from sqlalchemy import BigInteger, DateTime, Identity, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from telegram_bot.db.base import Base
@@ -19,6 +19,9 @@ class User(Base):
     first_name: Mapped[str] = mapped_column(Text)
     last_name: Mapped[str | None] = mapped_column(Text)
     language_code: Mapped[str | None] = mapped_column(Text)
+    # The newest update the profile fields were taken from: updates handled out of order (concurrently, or
+    # redelivered late) never overwrite a newer profile with an older one.
+    last_update_id: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Boolean, func, literal_column
+from sqlalchemy import Boolean, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,9 +13,10 @@ from telegram_bot.db.models import User
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """What Telegram tells us about a person, as it stands in their latest update."""
+    """What Telegram told us about a person in one update."""
 
     telegram_id: int
+    update_id: int
     first_name: str
     username: str | None = None
     last_name: str | None = None
@@ -35,9 +36,14 @@ _inserted = literal_column("xmax = 0", Boolean).label("is_new")
 
 
 async def register_user(connection: AsyncConnection, profile: Profile) -> Registration:
-    """Create the user or bring their profile up to date: one idempotent statement, safe under concurrency."""
+    """Create the user or bring their profile up to date: one idempotent statement, safe under concurrency.
+
+    A profile from an update older than the one stored is not applied (updates can be handled out of order);
+    the stored user is returned then, at the cost of a second statement.
+    """
     values = {
         "telegram_id": profile.telegram_id,
+        "last_update_id": profile.update_id,
         "first_name": profile.first_name,
         "username": profile.username,
         "last_name": profile.last_name,
@@ -47,7 +53,14 @@ async def register_user(connection: AsyncConnection, profile: Profile) -> Regist
     statement = upsert.on_conflict_do_update(
         index_elements=[User.telegram_id],
         set_={**{name: upsert.excluded[name] for name in values}, "updated_at": func.now()},
+        where=User.last_update_id <= upsert.excluded.last_update_id,
     ).returning(*_columns, _inserted)
-    row = (await connection.execute(statement)).one()._asdict()
-    is_new = bool(row.pop("is_new"))
-    return Registration(user=User(**row), is_new=is_new)
+    row = (await connection.execute(statement)).one_or_none()
+    if row is None:
+        stored = (
+            await connection.execute(select(*_columns).where(User.telegram_id == profile.telegram_id))
+        ).one()
+        return Registration(user=User(**stored._asdict()), is_new=False)
+    fields = row._asdict()
+    is_new = bool(fields.pop("is_new"))
+    return Registration(user=User(**fields), is_new=is_new)

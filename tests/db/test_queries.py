@@ -18,7 +18,12 @@ async def count_users(connection: AsyncConnection) -> int:
 
 async def test_first_registration_creates_the_user(connection: AsyncConnection) -> None:
     profile = Profile(
-        telegram_id=7_000_000_001, first_name="Ada", username="ada", last_name="Lovelace", language_code="en"
+        telegram_id=7_000_000_001,
+        update_id=1,
+        first_name="Ada",
+        username="ada",
+        last_name="Lovelace",
+        language_code="en",
     )
 
     registration = await register_user(connection, profile)
@@ -47,7 +52,12 @@ async def test_returning_user_is_updated_in_place(
     registration = await register_user(
         connection,
         Profile(
-            telegram_id=7_000_000_002, first_name="New", username="new", last_name="Name", language_code="de"
+            telegram_id=7_000_000_002,
+            update_id=2,
+            first_name="New",
+            username="new",
+            last_name="Name",
+            language_code="de",
         ),
     )
 
@@ -65,7 +75,7 @@ async def test_returning_user_is_updated_in_place(
 
 
 async def test_registration_is_idempotent(connection: AsyncConnection) -> None:
-    profile = Profile(telegram_id=7_000_000_003, first_name="Same")
+    profile = Profile(telegram_id=7_000_000_003, update_id=3, first_name="Same")
 
     first = await register_user(connection, profile)
     second = await register_user(connection, profile)
@@ -80,7 +90,9 @@ async def test_optional_fields_may_be_missing_and_can_be_cleared(
 ) -> None:
     await create_user(telegram_id=7_000_000_004, username="had_one", last_name="Had", language_code="fr")
 
-    registration = await register_user(connection, Profile(telegram_id=7_000_000_004, first_name="Bare"))
+    registration = await register_user(
+        connection, Profile(telegram_id=7_000_000_004, update_id=4, first_name="Bare")
+    )
 
     user = registration.user
     assert (user.username, user.last_name, user.language_code) == (None, None, None)
@@ -89,6 +101,7 @@ async def test_optional_fields_may_be_missing_and_can_be_cleared(
 async def test_unicode_and_emoji_names_round_trip(connection: AsyncConnection) -> None:
     profile = Profile(
         telegram_id=7_000_000_005,
+        update_id=5,
         first_name="Zoë 🐍🔥",
         last_name="李小龍 \u200d👩‍👩‍👧",
         username="zoe_🌟",
@@ -106,7 +119,7 @@ async def test_concurrent_registrations_of_one_user_leave_one_row(isolated_datab
 
     async def register(attempt: int) -> bool:
         async with engine.connect() as conn:
-            profile = Profile(telegram_id=7_000_000_006, first_name=f"Attempt {attempt}")
+            profile = Profile(telegram_id=7_000_000_006, update_id=attempt, first_name=f"Attempt {attempt}")
             return (await register_user(conn, profile)).is_new
 
     try:
@@ -119,4 +132,27 @@ async def test_concurrent_registrations_of_one_user_leave_one_row(isolated_datab
     assert outcomes.count(True) == 1
     assert len(rows) == 1
     assert rows[0].telegram_id == 7_000_000_006
-    assert rows[0].first_name.startswith("Attempt ")
+    # Whatever order they ran in, the profile is the one from the newest update.
+    assert rows[0].first_name == "Attempt 49"
+
+
+async def test_an_older_update_never_overwrites_a_newer_profile(connection: AsyncConnection) -> None:
+    await register_user(connection, Profile(telegram_id=7_000_000_007, update_id=20, first_name="Newer"))
+
+    late = await register_user(
+        connection, Profile(telegram_id=7_000_000_007, update_id=10, first_name="Older")
+    )
+
+    assert not late.is_new
+    assert (late.user.first_name, late.user.last_update_id) == ("Newer", 20)
+    stored = (await connection.execute(select(User.first_name, User.last_update_id))).one()
+    assert tuple(stored) == ("Newer", 20)
+
+
+async def test_the_same_update_again_changes_nothing_but_is_answered(connection: AsyncConnection) -> None:
+    profile = Profile(telegram_id=7_000_000_008, update_id=30, first_name="Once")
+    await register_user(connection, profile)
+
+    again = await register_user(connection, profile)
+
+    assert (again.is_new, again.user.first_name, await count_users(connection)) == (False, "Once", 1)
