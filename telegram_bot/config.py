@@ -109,6 +109,9 @@ class Settings(DatabaseSettings, LoggingSettings):
     webhook_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_.-]*$")] = "/webhook"
     webhook_secret: Annotated[SecretStr, AfterValidator(_check_webhook_secret)] | None = None
     webhook_base_url: HttpUrl | None = None
+    # Telegram opens at most this many connections at once (its default is 40); the server handles at most as
+    # many updates at once, which also bounds the database connections they hold.
+    webhook_max_connections: Annotated[int, Field(ge=1, le=100)] = 40
     railway_public_domain: str | None = None
 
     @model_validator(mode="after")

@@ -115,7 +115,14 @@ async def serve_webhook(
     assert settings.webhook_secret is not None  # noqa: S101 - Settings requires it in webhook mode
     assert settings.webhook_url is not None  # noqa: S101 - likewise
     secret = settings.webhook_secret.get_secret_value()
-    app = build_web_app(dispatcher, bot, engine, webhook_path=settings.webhook_path, secret_token=secret)
+    app = build_web_app(
+        dispatcher,
+        bot,
+        engine,
+        webhook_path=settings.webhook_path,
+        secret_token=secret,
+        max_concurrent=settings.webhook_max_connections,
+    )
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
     )
@@ -128,6 +135,7 @@ async def serve_webhook(
             settings.webhook_url,
             secret_token=secret,
             allowed_updates=dispatcher.resolve_used_update_types(),
+            max_connections=settings.webhook_max_connections,
             drop_pending_updates=False,
         )
         await bot.set_my_commands(list(COMMANDS))
@@ -159,6 +167,11 @@ async def run(settings: Settings) -> int:
                 await bot.session.close()
     except StartupError as error:
         log.error("cannot start: %s", error)  # noqa: TRY400 - the message is the whole story
+        return 1
+    except Exception:
+        # Logged, not printed by the interpreter: the log pipeline redacts secrets that exception texts carry
+        # (aiogram's request URLs contain the token).
+        log.exception("stopped on an error")
         return 1
     finally:
         await engine.dispose()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
@@ -30,30 +33,90 @@ def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
+def _acknowledged() -> web.Response:
+    return web.json_response({})
+
+
+class UpdateLedger:
+    """The ids of the updates handled lately, so that a second delivery of one is acknowledged, not handled.
+
+    Telegram delivers an update again when its answer was not 2xx or came too late; a delivery that arrives
+    while the first is still being handled waits for it and shares its outcome. The ledger is in memory and
+    bounded: after a restart, or `capacity` updates later, a redelivery is handled again (registration is an
+    idempotent upsert, so that costs at most a second reply).
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._handled: OrderedDict[int, None] = OrderedDict()
+        self._in_flight: dict[int, asyncio.Future[bool]] = {}
+
+    def __len__(self) -> int:
+        return len(self._handled)
+
+    async def once(self, update_id: int, handle: Callable[[], Awaitable[web.Response]]) -> web.Response:
+        if update_id in self._handled:
+            return _acknowledged()
+        if (first := self._in_flight.get(update_id)) is not None:
+            if await asyncio.shield(first):
+                return _acknowledged()
+            return _error(503, "another delivery of this update failed")
+        outcome = asyncio.get_running_loop().create_future()
+        self._in_flight[update_id] = outcome
+        handled = False
+        try:
+            response = await handle()
+            handled = response.status < 300
+        finally:
+            del self._in_flight[update_id]
+            outcome.set_result(handled)
+        if handled:
+            self._handled[update_id] = None
+            if len(self._handled) > self._capacity:
+                self._handled.popitem(last=False)
+        return response
+
+
 class WebhookHandler(SimpleRequestHandler):
     """aiogram's webhook handler, answering only after the update was handled, with honest statuses.
 
     - a missing or wrong secret: 401, before the body is read;
     - a body that is not JSON, or JSON that is not an update: 400;
     - a body over MAX_BODY_BYTES: 413 (aiohttp's client_max_size);
+    - an update of a kind this aiogram does not know: 200, ignored (Telegram would only repeat it);
+    - an update already handled: 200, not handled again;
     - PostgreSQL unreachable while handling: 503, so that Telegram delivers the update again.
-    aiogram's default answers 200 before handling, which loses every update that then fails.
+    aiogram's default answers 200 before handling, which loses every update that then fails. At most
+    `max_concurrent` updates are handled at once; more wait their turn.
     """
 
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret_token: str, **data: Any) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, bot: Bot, secret_token: str, *, max_concurrent: int, **data: Any
+    ) -> None:
         super().__init__(dispatcher, bot, handle_in_background=False, secret_token=secret_token, **data)
+        self.ledger = UpdateLedger()
+        self._slots = asyncio.Semaphore(max_concurrent)
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
             return _error(401, "unauthorized")
         try:
             payload = await request.json(loads=self.bot.session.json_loads)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python recurses
             return _error(400, "body is not JSON")
         try:
             update = Update.model_validate(payload, context={"bot": self.bot})
-        except ValidationError:
+        except (ValidationError, RecursionError):
             return _error(400, "body is not a Telegram update")
+        try:
+            update_type = update.event_type
+        except UpdateTypeLookupError:
+            log.info("ignored an update of an unknown kind", update_id=update.update_id)
+            return _acknowledged()
+        async with self._slots:
+            return await self.ledger.once(update.update_id, lambda: self._feed(update, update_type))
+
+    async def _feed(self, update: Update, update_type: str) -> web.Response:
         try:
             result: TelegramMethod[Any] | None = await self.dispatcher.feed_webhook_update(
                 self.bot, update, **self.data
@@ -61,7 +124,9 @@ class WebhookHandler(SimpleRequestHandler):
         except Exception as error:
             if is_database_unavailable(error):
                 return _error(503, "database unavailable")
-            log.exception("update failed outside the error handler", update_id=update.update_id)
+            log.exception(
+                "update failed outside the error handler", update_id=update.update_id, kind=update_type
+            )
             return _error(500, "update failed")
         return web.Response(body=self._build_response_writer(bot=self.bot, result=result))
 
@@ -87,11 +152,19 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def build_web_app(
-    dispatcher: Dispatcher, bot: Bot, engine: AsyncEngine, *, webhook_path: str, secret_token: str
+    dispatcher: Dispatcher,
+    bot: Bot,
+    engine: AsyncEngine,
+    *,
+    webhook_path: str,
+    secret_token: str,
+    max_concurrent: int = 40,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[ENGINE] = engine
-    WebhookHandler(dispatcher, bot, secret_token).register(app, path=webhook_path)
+    WebhookHandler(dispatcher, bot, secret_token, max_concurrent=max_concurrent).register(
+        app, path=webhook_path
+    )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app

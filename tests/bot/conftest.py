@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telegram_bot.bot.dispatcher import build_dispatcher
 from tests.fakes import RecordingSession
-
-TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+from tests.process import TOKEN
 
 
 class CountingConnections:

@@ -5,26 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from conftest import Server, unique_name
 from telegram_bot.db.schema import head_revision
 
 ROOT = Path(__file__).resolve().parents[2]
 # migrations/env.py is not importable as a module; its lock key is part of its contract with this test.
 MIGRATION_LOCK_KEY = 7_302_611_450_113_001
-
-
-@pytest.fixture
-def empty_database_url(postgresql_server: Server) -> Iterator[URL]:
-    with postgresql_server.janitor(unique_name("tb_race")) as janitor:
-        yield postgresql_server.url(janitor.dbname)
 
 
 async def alembic_upgrade(database_url: URL) -> tuple[int, str]:

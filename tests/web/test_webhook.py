@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,14 +14,13 @@ from sqlalchemy import URL, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from conftest import Server, unique_name
 from telegram_bot.bot import texts
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.db.models import User
 from telegram_bot.web import MAX_BODY_BYTES, SECRET_HEADER, build_web_app
-from tests.bot.conftest import TOKEN, CountingConnections
-from tests.factories import MessageFactory, UpdateFactory
+from tests.bot.conftest import CountingConnections
 from tests.fakes import RecordingSession
+from tests.process import TOKEN, update_json
 
 SECRET = "s3cret-Token_for-tests"
 PATH = "/webhook"
@@ -48,12 +47,6 @@ async def client(
     await test_client.close()
 
 
-def start_update() -> dict[str, Any]:
-    update = UpdateFactory.build(message=MessageFactory.build(text="/start"))
-    body: dict[str, Any] = update.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return body
-
-
 async def count_users(connection: AsyncConnection) -> int:
     return (await connection.execute(select(func.count()).select_from(User))).scalar_one()
 
@@ -62,7 +55,7 @@ async def test_a_valid_start_is_handled_before_the_answer(
     client: tuple[TestClient[Any, Any], RecordingSession, CountingConnections], connection: AsyncConnection
 ) -> None:
     http, session, _ = client
-    update = start_update()
+    update = update_json()
 
     response = await http.post(PATH, json=update, headers={SECRET_HEADER: SECRET})
 
@@ -81,7 +74,7 @@ async def test_a_request_without_the_secret_is_refused_and_touches_nothing(
 ) -> None:
     http, session, connections = client
 
-    response = await http.post(PATH, json=start_update(), headers=headers)
+    response = await http.post(PATH, json=update_json(), headers=headers)
 
     assert response.status == 401
     assert (session.calls, connections.opened, await count_users(connection)) == ([], 0, 0)
@@ -96,9 +89,10 @@ async def test_a_request_without_the_secret_is_refused_and_touches_nothing(
         (b'"a string"', 400),
         (b'{"update_id": "not a number"}', 400),
         (b'{"message": {"text": "/start"}}', 400),
+        (b"[" * 100_000 + b"]" * 100_000, 400),
         (b"x" * (MAX_BODY_BYTES + 1), 413),
     ],
-    ids=["broken-json", "binary", "array", "string", "wrong-type", "no-update-id", "oversized"],
+    ids=["broken-json", "binary", "array", "string", "wrong-type", "no-update-id", "too-deep", "oversized"],
 )
 async def test_a_body_that_is_not_an_update_gets_a_4xx_and_touches_nothing(
     client: tuple[TestClient[Any, Any], RecordingSession, CountingConnections],
@@ -140,12 +134,6 @@ async def test_ready_when_the_database_answers_at_the_head_revision(
     assert body["revision"]
 
 
-@pytest.fixture
-def empty_database_url(postgresql_server: Server) -> Iterator[URL]:
-    with postgresql_server.janitor(unique_name("tb_empty")) as janitor:
-        yield postgresql_server.url(janitor.dbname)
-
-
 @pytest.mark.parametrize(
     ("database", "reason"),
     [
@@ -169,3 +157,34 @@ async def test_not_ready_when_the_schema_is_behind_or_the_database_is_down(
     assert response.status == 503
     assert body["status"] == "unavailable"
     assert body["reason"].startswith(reason)
+
+
+@pytest.mark.parametrize(
+    "update",
+    [{"update_id": 900_000_001}, {"update_id": 900_000_002, "a_kind_from_the_future": {"x": 1}}],
+    ids=["no-event", "unknown-kind"],
+)
+async def test_an_update_of_an_unknown_kind_is_acknowledged_and_ignored(
+    client: tuple[TestClient[Any, Any], RecordingSession, CountingConnections], update: dict[str, Any]
+) -> None:
+    http, session, connections = client
+
+    response = await http.post(PATH, json=update, headers={SECRET_HEADER: SECRET})
+
+    assert response.status == 200
+    assert (session.calls, connections.opened) == ([], 0)
+
+
+async def test_a_second_delivery_of_an_update_is_acknowledged_not_handled_again(
+    client: tuple[TestClient[Any, Any], RecordingSession, CountingConnections], connection: AsyncConnection
+) -> None:
+    http, session, _ = client
+    update = update_json()
+
+    statuses = [
+        (await http.post(PATH, json=update, headers={SECRET_HEADER: SECRET})).status for _ in range(3)
+    ]
+
+    assert statuses == [200, 200, 200]
+    assert len(session.sent()) == 1
+    assert await count_users(connection) == 1

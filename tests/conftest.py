@@ -1,0 +1,30 @@
+"""Fixtures shared by the tests that run servers: the fake Bot API, and empty databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import URL
+
+from conftest import Server, unique_name
+from tests.fakes import FakeBotAPI
+from tests.process import TOKEN
+
+
+@pytest.fixture
+async def bot_api() -> AsyncIterator[tuple[FakeBotAPI, str]]:
+    """A fake Bot API server on 127.0.0.1 and its base URL, for TELEGRAM_API_URL."""
+    api = FakeBotAPI(token=TOKEN)
+    server = TestServer(api.app(), host="127.0.0.1")
+    await server.start_server()
+    yield api, str(server.make_url("/"))
+    await server.close()
+
+
+@pytest.fixture
+def empty_database_url(postgresql_server: Server) -> Iterator[URL]:
+    """A database with no schema at all, dropped afterwards."""
+    with postgresql_server.janitor(unique_name("tb_empty")) as janitor:
+        yield postgresql_server.url(janitor.dbname)
