@@ -9,10 +9,9 @@ import sys
 from sqlalchemy import text
 
 from telegram_bot.config import ConfigurationError, Settings, load
-from telegram_bot.db.engine import create_engine
+from telegram_bot.db.engine import create_engine, describe_database_error
 from telegram_bot.db.schema import schema_status
 from telegram_bot.log import SecretRedactor, configure_logging
-from telegram_bot.runner import run
 
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -45,7 +44,7 @@ async def check(settings: Settings) -> int:
         _passed("database", f"connected to PostgreSQL {version}")
         status = await schema_status(engine)
     except Exception as error:  # noqa: BLE001 - any failure is the check's answer
-        _failed("database", redact(f"{type(error).__name__}: {error}"))
+        _failed("database", redact(describe_database_error(error)))
         return 1
     finally:
         await engine.dispose()
@@ -71,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         _passed("settings", "valid")
         return asyncio.run(check(settings))
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
+    # Imported here: aiogram takes seconds to import, and a settings error or `check` should not wait for it.
+    from telegram_bot.runner import run  # noqa: PLC0415
+
     return asyncio.run(run(settings))
 
 

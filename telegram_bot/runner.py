@@ -17,7 +17,12 @@ from telegram_bot.bot.dispatcher import build_bot, build_dispatcher
 from telegram_bot.bot.middlewares import InFlightMiddleware
 from telegram_bot.bot.texts import COMMANDS
 from telegram_bot.config import Settings
-from telegram_bot.db.engine import autocommit, create_engine, is_database_unavailable
+from telegram_bot.db.engine import (
+    autocommit,
+    create_engine,
+    describe_database_error,
+    is_database_unavailable,
+)
 from telegram_bot.db.schema import schema_status
 from telegram_bot.log import get_logger
 from telegram_bot.web import build_web_app
@@ -46,14 +51,21 @@ async def wait_for_database(engine: AsyncEngine, within: float) -> None:
                 await connection.execute(text("SELECT 1"))
         except Exception as error:  # noqa: BLE001 - sorted just below
             if not is_database_unavailable(error):
-                raise StartupError(f"PostgreSQL refused the connection: {error}") from None
+                raise StartupError(
+                    f"PostgreSQL refused the connection: {describe_database_error(error)}"
+                ) from None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                last = describe_database_error(error)
                 raise StartupError(
-                    f"PostgreSQL did not answer within {within:g} s (last error: {error}); "
+                    f"PostgreSQL did not answer within {within:g} s (last error: {last}); "
                     "check DATABASE_URL and that the server is running"
                 ) from None
-            log.warning("database not reachable yet; retrying", error=str(error), retry_in=round(pause, 2))
+            log.warning(
+                "database not reachable yet; retrying",
+                error=describe_database_error(error),
+                retry_in=round(pause, 2),
+            )
             await asyncio.sleep(min(pause, remaining))
             pause = min(pause * 2, MAX_BACKOFF_SECONDS)
         else:

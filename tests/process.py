@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.process
 import os
 import signal
 import socket
+import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -56,33 +61,123 @@ def webhook_environment(database_url: URL, api_url: str, port: int, **extra: str
     )
 
 
-async def start_bot(environment: dict[str, str], cwd: Path, *arguments: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "telegram_bot",
-        *arguments,
-        env=environment,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+def _run_main(environment: dict[str, str], cwd: str, arguments: list[str], stdout: str, stderr: str) -> None:
+    """The body of a forked bot process: the environment and files it was given, then the command's main()."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(environment)
+    for path, stream in ((stdout, sys.stdout), (stderr, sys.stderr)):
+        stream.flush()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(descriptor, stream.fileno())
+        os.close(descriptor)
+    from telegram_bot.__main__ import main
+
+    sys.exit(main(arguments))
 
 
-async def stop_bot(process: asyncio.subprocess.Process) -> tuple[int, list[dict[str, Any]]]:
+@cache
+def _preloaded() -> multiprocessing.context.ForkServerContext:
+    """Processes forked from a server that imported the bot once (aiogram alone takes about 3 s to import)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["telegram_bot.runner", "telegram_bot.__main__", "tests.process"])
+    return context
+
+
+class BotProcess:
+    """A running bot command: its own process, its output in files next to it.
+
+    `fresh=True` runs `python -m telegram_bot` from a new interpreter; otherwise the process is forked from a
+    server that imported the package once and runs the same main(), which spares each test seconds of imports.
+    Either way it is a separate process with its own signals, exit status, stdout and stderr. Output goes to
+    files, not pipes: a process whose pipe fills up blocks on its next log line, event loop and all.
+    """
+
+    def __init__(self, environment: dict[str, str], cwd: Path, arguments: list[str], *, fresh: bool) -> None:
+        self._stdout = cwd / f"bot-{id(self)}.stdout"
+        self._stderr = cwd / f"bot-{id(self)}.stderr"
+        self._fresh: subprocess.Popen[bytes] | None = None
+        self._forked: multiprocessing.process.BaseProcess | None = None
+        if fresh:
+            with self._stdout.open("ab") as out, self._stderr.open("ab") as err:
+                self._fresh = subprocess.Popen(
+                    [sys.executable, "-m", "telegram_bot", *arguments],
+                    env=environment,
+                    cwd=cwd,
+                    stdout=out,
+                    stderr=err,
+                )
+        else:
+            self._forked = _preloaded().Process(
+                target=_run_main,
+                args=(environment, str(cwd), arguments, str(self._stdout), str(self._stderr)),
+            )
+            self._forked.start()
+
+    @property
+    def returncode(self) -> int | None:
+        if self._fresh is not None:
+            return self._fresh.poll()
+        assert self._forked is not None
+        return self._forked.exitcode
+
+    def terminate(self) -> None:
+        """SIGTERM, as Railway and a terminal's Ctrl-C (SIGINT) stop it."""
+        if self.returncode is None:
+            os.kill(self._pid, signal.SIGTERM)
+
+    @property
+    def _pid(self) -> int:
+        pid = self._fresh.pid if self._fresh is not None else self._forked.pid if self._forked else None
+        assert pid is not None
+        return pid
+
+    def stdout(self) -> str:
+        return self._stdout.read_text() if self._stdout.exists() else ""
+
+    def stderr(self) -> str:
+        return self._stderr.read_text() if self._stderr.exists() else ""
+
+    def log(self) -> list[dict[str, Any]]:
+        """The JSON log lines written so far."""
+        return [json.loads(line) for line in self.stderr().splitlines() if line.endswith("}")]
+
+    async def wait_for_log(self, event: str, timeout: float = 30) -> dict[str, Any]:
+        """The first log line with this event, once it is written."""
+        async with asyncio.timeout(timeout):
+            while True:
+                found = next((entry for entry in self.log() if entry["event"] == event), None)
+                if found is not None:
+                    return found
+                if self.returncode is not None:
+                    raise AssertionError(f"the process ended without logging {event!r}")
+                await asyncio.sleep(0.05)
+
+    async def wait(self, timeout: float = 60) -> int:
+        async with asyncio.timeout(timeout):
+            while (status := self.returncode) is None:
+                await asyncio.sleep(0.02)
+        return status
+
+
+async def start_bot(
+    environment: dict[str, str], cwd: Path, *arguments: str, fresh: bool = False
+) -> BotProcess:
+    return BotProcess(environment, cwd, list(arguments), fresh=fresh)
+
+
+async def stop_bot(bot: BotProcess) -> tuple[int, list[dict[str, Any]]]:
     """SIGTERM, then the exit status and the JSON log lines."""
-    process.send_signal(signal.SIGTERM)
-    async with asyncio.timeout(30):
-        _, stderr = await process.communicate()
-    return process.returncode or 0, [json.loads(line) for line in stderr.decode().splitlines()]
+    bot.terminate()
+    status = await bot.wait(timeout=30)
+    return status, bot.log()
 
 
 async def run_to_exit(environment: dict[str, str], cwd: Path, *arguments: str) -> tuple[int, str, str]:
     """Run the command to its end: exit status, standard output, standard error."""
-    process = await start_bot(environment, cwd, *arguments)
-    async with asyncio.timeout(60):
-        stdout, stderr = await process.communicate()
-    return process.returncode or 0, stdout.decode(), stderr.decode()
+    bot = await start_bot(environment, cwd, *arguments)
+    status = await bot.wait(timeout=60)
+    return status, bot.stdout(), bot.stderr()
 
 
 async def stored_users(database_url: URL) -> list[tuple[int, str]]:

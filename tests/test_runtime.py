@@ -32,7 +32,8 @@ async def test_polling_answers_start_and_stops_cleanly_on_sigterm(
     update = update_json()
     api.queue_update(update)
 
-    process = await start_bot(bot_environment(isolated_database_url, api_url), tmp_path)
+    # A new interpreter running `python -m telegram_bot`, exactly as deployed.
+    process = await start_bot(bot_environment(isolated_database_url, api_url), tmp_path, fresh=True)
     try:
         (sent,) = await api.wait_for_call("sendMessage")
     finally:

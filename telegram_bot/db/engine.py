@@ -47,3 +47,10 @@ def is_database_unavailable(error: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def describe_database_error(error: BaseException) -> str:
+    """The driver's own words, without SQLAlchemy's wrapping and link: for a line a person reads."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        return str(error.orig).strip() or type(error.orig).__name__
+    return str(error).strip() or type(error).__name__

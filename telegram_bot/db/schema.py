@@ -16,9 +16,18 @@ ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
 @cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(Config(str(ALEMBIC_INI)))
+
+
+@cache
+def known_revisions() -> frozenset[str]:
+    return frozenset(script.revision for script in _scripts().walk_revisions())
+
+
 def head_revision() -> str | None:
     """The newest revision in migrations/: what `alembic upgrade head` would bring a database to."""
-    return ScriptDirectory.from_config(Config(str(ALEMBIC_INI))).get_current_head()
+    return _scripts().get_current_head()
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +42,12 @@ class SchemaStatus:
     def describe(self) -> str:
         if self.is_current:
             return f"schema at head ({self.head})"
+        if self.current is not None and self.current not in known_revisions():
+            # Newer code migrated this database, or it belongs to another project.
+            return (
+                f"schema at {self.current}, a revision this code does not know (it expects {self.head}): "
+                "deploy the code that migrated it, or downgrade deliberately"
+            )
         current = self.current or "no revision"
         return f"schema at {current}, code expects {self.head}: run `alembic upgrade head`"
 

@@ -48,7 +48,7 @@ async def test_concurrent_upgrades_run_one_after_the_other(empty_database_url: U
             upgrades = [asyncio.create_task(alembic_upgrade(empty_database_url)) for _ in range(3)]
             async with asyncio.timeout(30):
                 # Polling PostgreSQL's own view of who waits: nothing here could signal an Event.
-                while await waiting_for_the_lock(observer) < 3:  # noqa: ASYNC110
+                while await waiting_for_the_lock(observer) < 3:
                     await asyncio.sleep(0.05)
             assert not any(upgrade.done() for upgrade in upgrades)
             await holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
