@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,14 +16,14 @@ from telegram_bot.config import (
 )
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-SETTINGS_VARIABLES = ("TELEGRAM_TOKEN", "DATABASE_URL", "TELEGRAM_API_URL", "LOG_LEVEL", "LOG_FORMAT")
+SETTINGS_PREFIXES = ("TELEGRAM_", "DATABASE_", "LOG_", "BOT_", "WEBHOOK_", "RAILWAY_", "HOST", "PORT")
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No variable from the developer's shell and no `.env` from the checkout leaks into these tests."""
-    for name in SETTINGS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+    for name in [name for name in os.environ if name.startswith(SETTINGS_PREFIXES)]:
+        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
 
@@ -148,3 +149,73 @@ def test_the_command_line_exits_2_naming_the_variable_and_never_the_token(tmp_pa
     assert "TELEGRAM_TOKEN is not a bot token" in result.stderr
     assert "Traceback" not in result.stderr
     assert secret_part not in result.stderr
+
+
+@pytest.mark.usefixtures("required")
+def test_webhook_mode_needs_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_MODE", "webhook")
+    monkeypatch.setenv("WEBHOOK_BASE_URL", "https://bot.example.com")
+
+    with pytest.raises(ConfigurationError, match=r"^WEBHOOK_SECRET is required when BOT_MODE=webhook$"):
+        load(Settings)
+
+
+@pytest.mark.usefixtures("required")
+def test_webhook_mode_needs_a_public_url_outside_railway(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_MODE", "webhook")
+    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret")
+
+    with pytest.raises(
+        ConfigurationError, match=r"^WEBHOOK_BASE_URL is required when BOT_MODE=webhook outside"
+    ):
+        load(Settings)
+
+
+@pytest.mark.usefixtures("required")
+@pytest.mark.parametrize(
+    ("environment", "url"),
+    [
+        ({"RAILWAY_PUBLIC_DOMAIN": "bot.up.railway.app"}, "https://bot.up.railway.app/webhook"),
+        (
+            {"WEBHOOK_BASE_URL": "https://bot.example.com/", "WEBHOOK_PATH": "/tg/hook"},
+            "https://bot.example.com/tg/hook",
+        ),
+        (
+            {"WEBHOOK_BASE_URL": "https://own.example.com", "RAILWAY_PUBLIC_DOMAIN": "bot.up.railway.app"},
+            "https://own.example.com/webhook",
+        ),
+    ],
+    ids=["railway", "explicit", "explicit-wins"],
+)
+def test_the_webhook_url(monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], url: str) -> None:
+    monkeypatch.setenv("BOT_MODE", "webhook")
+    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    assert load(Settings).webhook_url == url
+
+
+@pytest.mark.usefixtures("required")
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WEBHOOK_SECRET", "has spaces"),
+        ("WEBHOOK_SECRET", "x" * 257),
+        ("WEBHOOK_MAX_CONNECTIONS", "0"),
+        ("WEBHOOK_MAX_CONNECTIONS", "101"),
+        ("PORT", "70000"),
+        ("WEBHOOK_PATH", "no-leading-slash"),
+        ("BOT_MODE", "push"),
+    ],
+)
+def test_invalid_webhook_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigurationError) as raised:
+        load(Settings)
+
+    assert str(raised.value).startswith(variable)
+    assert value not in str(raised.value)
