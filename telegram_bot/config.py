@@ -36,8 +36,8 @@ def parse_database_url(value: str) -> URL:
     """Parse a PostgreSQL URL in any form Railway, Heroku or a developer writes it, as an asyncpg URL."""
     try:
         url = make_url(value)
-    except ArgumentError:
-        # SQLAlchemy's message repeats the URL, password included.
+    except (ArgumentError, ValueError):
+        # SQLAlchemy's messages repeat parts of the URL: the whole of it, or a password it took for a port.
         raise ValueError("is not a URL of the form postgresql://user:password@host:port/dbname") from None
     if url.drivername not in _ACCEPTED_SCHEMES:
         accepted = ", ".join(f"{scheme}://" for scheme in _ACCEPTED_SCHEMES)

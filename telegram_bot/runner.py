@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import AiogramError, TelegramUnauthorizedError
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -79,6 +80,21 @@ async def check_schema(engine: AsyncEngine) -> None:
 
 
 @asynccontextmanager
+async def telegram_set_up() -> AsyncIterator[None]:
+    """Turn a refusal of the start-up calls (a wrong token, an unreachable API) into a StartupError."""
+    try:
+        yield
+    except TelegramUnauthorizedError:
+        raise StartupError(
+            "Telegram rejected TELEGRAM_TOKEN (401 Unauthorized): check it with @BotFather"
+        ) from None
+    except AiogramError as error:  # the API's own errors, the network's, and answers that are not JSON
+        raise StartupError(
+            f"the Bot API did not accept the bot's set-up: {type(error).__name__}: {error}"
+        ) from None
+
+
+@asynccontextmanager
 async def stop_signal() -> AsyncIterator[asyncio.Event]:
     """An event set by the first SIGTERM or SIGINT."""
     loop = asyncio.get_running_loop()
@@ -95,8 +111,9 @@ async def stop_signal() -> AsyncIterator[asyncio.Event]:
 async def serve_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
     in_flight = InFlightMiddleware()
     dispatcher.update.outer_middleware(in_flight)
-    await bot.delete_webhook(drop_pending_updates=False)
-    await bot.set_my_commands(list(COMMANDS))
+    async with telegram_set_up():
+        await bot.delete_webhook(drop_pending_updates=False)
+        await bot.set_my_commands(list(COMMANDS))
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,
@@ -143,14 +160,15 @@ async def serve_webhook(
         await web.TCPSite(runner, settings.host, settings.port).start()
         log.info("listening", host=settings.host, port=settings.port, path=settings.webhook_path)
         # After the server listens, so that Telegram's first delivery finds it.
-        await bot.set_webhook(
-            settings.webhook_url,
-            secret_token=secret,
-            allowed_updates=dispatcher.resolve_used_update_types(),
-            max_connections=settings.webhook_max_connections,
-            drop_pending_updates=False,
-        )
-        await bot.set_my_commands(list(COMMANDS))
+        async with telegram_set_up():
+            await bot.set_webhook(
+                settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=dispatcher.resolve_used_update_types(),
+                max_connections=settings.webhook_max_connections,
+                drop_pending_updates=False,
+            )
+            await bot.set_my_commands(list(COMMANDS))
         log.info("webhook registered", url=settings.webhook_url)
         await stop.wait()
         log.info("stopping: closing the listener; waiting for requests in flight")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -94,12 +95,22 @@ class WebhookHandler(SimpleRequestHandler):
         self, dispatcher: Dispatcher, bot: Bot, secret_token: str, *, max_concurrent: int, **data: Any
     ) -> None:
         super().__init__(dispatcher, bot, handle_in_background=False, secret_token=secret_token, **data)
+        self._secret = secret_token.encode()
         self.ledger = UpdateLedger()
         self._slots = asyncio.Semaphore(max_concurrent)
+
+    def verify_secret(self, telegram_secret_token: str, _bot: Bot) -> bool:
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, hence a 500).
+        given = telegram_secret_token.encode("utf-8", "surrogateescape")
+        return secrets.compare_digest(given, self._secret)
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
             return _error(401, "unauthorized")
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            # Refused unread: aiohttp's own refusal (client_max_size, for bodies sent without a length) reads
+            # the body first, and its exception keeps that buffer alive until the garbage collector runs.
+            return _error(413, "body too large")
         try:
             payload = await request.json(loads=self.bot.session.json_loads)
         except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python recurses

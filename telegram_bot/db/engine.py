@@ -12,7 +12,8 @@ def create_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> A
     A connection that died with the server is invalidated on its first error, and the pool then replaces
     every connection older than that error, so the engine recovers from a restart without a ping per checkout.
     """
-    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    # hide_parameters: statement parameters are users' names; errors that reach the logs leave them out.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, hide_parameters=True)
 
 
 def autocommit(engine: AsyncEngine) -> AsyncEngine:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import URL, text
@@ -30,7 +31,7 @@ async def last_log_line(database_url: URL, tmp_path: Path) -> tuple[int, str]:
     ids=["unknown-database", "unknown-role"],
 )
 async def test_a_refusal_that_waiting_cannot_fix_fails_at_once(
-    isolated_database_url: URL, tmp_path: Path, change: dict[str, str], message: str
+    isolated_database_url: URL, tmp_path: Path, change: dict[str, Any], message: str
 ) -> None:
     status, event = await last_log_line(isolated_database_url.set(**change), tmp_path)
 
