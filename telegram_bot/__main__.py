@@ -66,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"Configuration error:\n{error}", file=sys.stderr)  # noqa: T201
         return 2
+    configure_logging(settings.log_level, settings.log_format, settings.secrets())
     if arguments.command == "check":
         _passed("settings", "valid")
         return asyncio.run(check(settings))
-    configure_logging(settings.log_level, settings.log_format, settings.secrets())
     # Imported here: aiogram takes seconds to import, and a settings error or `check` should not wait for it.
     from telegram_bot.runner import run  # noqa: PLC0415
 

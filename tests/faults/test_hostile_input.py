@@ -622,7 +622,7 @@ async def test_memory_and_the_ledger_stay_bounded_under_a_flood_of_hostile_reque
         async with asyncio.timeout(90):
             await flood(0, 400)  # warm-up: caches, pools and allocator arenas reach their working size
             baseline = process.memory_info().rss
-            statuses = await flood(400, 3_000)
+            statuses = await flood(400, 2_000)
             grown = process.memory_info().rss - baseline
     finally:
         await served.http.close()

@@ -197,7 +197,7 @@ async def test_a_token_the_bot_api_rejects_stops_the_bot_with_status_1_and_no_se
         else bot_environment(isolated_database_url, rejecting_bot_api, **settings)
     )
 
-    status, stdout, stderr = await run_command(environment, tmp_path, fresh=level == "DEBUG")
+    status, stdout, stderr = await run_command(environment, tmp_path)
 
     assert leaks(stdout=stdout, stderr=stderr) == []
     assert (status, stdout) == (1, "")
