@@ -1,0 +1,163 @@
+"""`python -m benchmarks`: every path in one run, then a table and one JSON line.
+
+Paths, in order (each from an empty users table, with the same N users, warmed up first):
+  1   ceiling: the project's dispatcher on /help (same filters, middlewares and error handler), one reply
+      through a no-op Bot API session, no database;
+  2   real path: /start through the project's dispatcher, middlewares and register_user on
+      autocommit(engine).connect, against PostgreSQL: (a) N new users, then (b) the same N again;
+  3   webhook: the same /start for N new users POSTed over HTTP to build_web_app, from another process;
+  4   database limit: the real path's own upsert statement through a raw asyncpg pool, one per update;
+  5   reference: the common template pattern (benchmarks/reference.py) behind aiogram's default webhook
+      handler, timed until every row is written and every reply sent;
+  6   real process: `python -m telegram_bot` in webhook mode, replies over HTTP to a fake Bot API; also its
+      time to ready and its peak RSS after the load, next to a bare `python -c "import aiogram"`.
+A missed target is reported, not failed (exit 0); a lost update makes the run invalid (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import pstats
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import aiogram
+import asyncpg
+from sqlalchemy.engine import URL
+
+from benchmarks import paths
+from benchmarks.database import (
+    DATABASE_URL_VARIABLE,
+    ROOT_REFUSAL,
+    asyncpg_dsn,
+    fresh_database,
+    own_server,
+)
+from benchmarks.paths import Bench, Measurement
+from benchmarks.process import bare_aiogram, real_process
+from benchmarks.report import Results, json_line, table
+from benchmarks.workload import TOKEN, InvalidRunError, Table, build_workload
+from telegram_bot.log import configure_logging
+
+DEFAULT_UPDATES = 3000
+DEFAULT_CONCURRENCY = 32
+
+
+def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--updates",
+        type=int,
+        default=DEFAULT_UPDATES,
+        help=f"updates (and users) a path (default {DEFAULT_UPDATES})",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"updates in flight, in every path (default {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(DATABASE_URL_VARIABLE),
+        help="a running PostgreSQL to create a throwaway database on, e.g. "
+        f"postgresql://postgres@127.0.0.1:5432/postgres (default: ${DATABASE_URL_VARIABLE}, else a server "
+        "of the benchmark's own, which needs a user other than root)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="afterwards, run the real path once more under cProfile and write its stats to FILE",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.updates < 1 or arguments.concurrency < 1:
+        parser.error("--updates and --concurrency must be at least 1")
+    return arguments
+
+
+def _progress(measurement: Measurement) -> None:
+    print(f"  {measurement.label:<44} {measurement.rate:>8.0f} updates/s", file=sys.stderr, flush=True)
+
+
+async def _run(url: URL, arguments: argparse.Namespace) -> Results:
+    size = arguments.updates
+    workload = build_workload(size, warm_up=max(20, min(300, size // 10)))
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        results = Results(
+            updates=size,
+            concurrency=arguments.concurrency,
+            environment={
+                "postgresql": await connection.fetchval("SHOW server_version"),
+                "synchronous_commit": await connection.fetchval("SHOW synchronous_commit"),
+                "cpus": os.cpu_count(),
+                "load_average": f"{os.getloadavg()[0]:.2f} at start",
+                "python": platform.python_version(),
+                "aiogram": aiogram.__version__,
+            },
+        )
+        bench = Bench(url, workload, arguments.concurrency, Table(connection))
+
+        def add(*measurements: Measurement) -> None:
+            for measurement in measurements:
+                results.measurements.append(measurement)
+                _progress(measurement)
+
+        add(await paths.ceiling(bench))
+        new, returning, results.statements = await paths.real_path(bench)
+        add(new, returning)
+        add(await paths.webhook(bench))
+        add(*await paths.database_limit(bench, results.statements))
+        add(await paths.reference(bench))
+        process = await real_process(bench)
+        add(process.measurement)
+        results.ready_seconds = process.ready_seconds
+        results.bot_memory = process.memory
+        results.bare_aiogram = await bare_aiogram()
+        results.environment["load_average"] += f", {os.getloadavg()[0]:.2f} at end"
+        if arguments.profile is not None:
+            await paths.profile_real_path(bench, arguments.profile)
+    finally:
+        await connection.close()
+    return results
+
+
+def _print_profile(path: Path) -> None:
+    print(f"\nprofile of the real path written to {path}; the top of it:", file=sys.stderr)
+    stats = pstats.Stats(str(path), stream=sys.stderr)
+    stats.sort_stats(pstats.SortKey.TIME).print_stats(25)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parse_arguments(argv)
+    if arguments.database_url is None and os.geteuid() == 0:
+        print(ROOT_REFUSAL, file=sys.stderr)
+        return 2
+    # The bot's own logging pipeline at WARNING, the level the bot process of row 6 gets: failures show,
+    # routine lines cost nothing. At INFO, every update would also log aiogram's "Update id=... is handled".
+    configure_logging("WARNING", "json", secrets=(TOKEN,))
+    print(
+        f"benchmarks: {arguments.updates} updates a path, {arguments.concurrency} in flight",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        with ExitStack() as stack:
+            server = arguments.database_url or stack.enter_context(own_server())
+            url = stack.enter_context(fresh_database(server))
+            results = asyncio.run(_run(url, arguments))
+    except InvalidRunError as error:
+        print(f"\nBENCHMARK INVALID: {error}", file=sys.stderr)
+        return 1
+    if arguments.profile is not None:
+        _print_profile(arguments.profile)
+    print(table(results))
+    print(json_line(results))
+    return 0

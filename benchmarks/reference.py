@@ -1,0 +1,84 @@
+"""The reference: /start the way most aiogram templates write it, on this project's schema.
+
+- a middleware on every update opens an SQLAlchemy AsyncSession (async_sessionmaker, expire_on_commit=False);
+- the handler selects the user by Telegram id, adds a new User or changes the loaded one, and commits;
+- it replies as the project's bot does (the same texts): both write the same rows and send the same replies;
+- aiogram's default webhook handler serves it: SimpleRequestHandler(dispatcher, bot, secret_token=...), which
+  answers 200 before handling (handle_in_background=True).
+The engine is the project's own create_engine (the same pool size), so only the pattern differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot, Dispatcher, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import Message, TelegramObject
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from benchmarks.workload import SECRET, WEBHOOK_PATH
+from telegram_bot.bot import texts
+from telegram_bot.bot.middlewares import Handler
+from telegram_bot.db.models import User
+
+
+class SessionMiddleware(BaseMiddleware):
+    """A session for every update, whether its handler needs the database or not."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self._sessions() as session:
+            data["session"] = session
+            return await handler(event, data)
+
+
+async def start(message: Message, session: AsyncSession) -> None:
+    sender = message.from_user
+    if sender is None:
+        return
+    user = await session.scalar(select(User).where(User.telegram_id == sender.id))
+    if user is None:
+        session.add(
+            User(
+                telegram_id=sender.id,
+                first_name=sender.first_name,
+                username=sender.username,
+                last_name=sender.last_name,
+                language_code=sender.language_code,
+            )
+        )
+        reply = texts.welcome(sender.first_name)
+    else:
+        user.first_name = sender.first_name
+        user.username = sender.username
+        user.last_name = sender.last_name
+        user.language_code = sender.language_code
+        reply = texts.welcome_back(sender.first_name)
+    await session.commit()
+    await message.answer(reply)
+
+
+async def help_command(message: Message) -> None:
+    await message.answer(texts.HELP)
+
+
+def build_reference_dispatcher(engine: AsyncEngine) -> Dispatcher:
+    dispatcher = Dispatcher()
+    dispatcher.update.middleware(SessionMiddleware(async_sessionmaker(engine, expire_on_commit=False)))
+    router = Router(name="reference")
+    router.message.register(start, CommandStart())
+    router.message.register(help_command, Command("help"))
+    dispatcher.include_router(router)
+    return dispatcher
+
+
+def build_reference_app(dispatcher: Dispatcher, bot: Bot) -> web.Application:
+    app = web.Application()
+    SimpleRequestHandler(dispatcher, bot, secret_token=SECRET).register(app, path=WEBHOOK_PATH)
+    return app
