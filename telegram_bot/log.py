@@ -96,8 +96,10 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # SQLAlchemy's engine logger echoes statements and parameters at INFO: keep it to warnings.
-    logging.getLogger("sqlalchemy.engine").setLevel(max(logging.WARNING, root.level))
+    # At INFO, SQLAlchemy's engine logger echoes every statement, and aiogram's event logger writes a line per
+    # update (a fifth of the cost of a /help): both speak at DEBUG only.
+    for chatty in ("sqlalchemy.engine", "aiogram.event"):
+        logging.getLogger(chatty).setLevel(logging.WARNING if root.level > logging.DEBUG else logging.DEBUG)
 
     structlog.configure(
         processors=[

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from pytest_alembic import MigrationContext
 from pytest_alembic.tests import (
     test_model_definitions_match_ddl,
@@ -23,6 +25,7 @@ from pytest_alembic.tests.experimental import all_models_register_on_metadata, t
 from sqlalchemy import Connection, String, Text, text
 
 from telegram_bot.db import metadata
+from telegram_bot.db.schema import head_revision, known_revisions
 
 __all__ = [
     "test_downgrade_leaves_no_trace",
@@ -154,3 +157,11 @@ def test_squawk_with_the_project_config_flags_risky_sql(tmp_path: Path, statemen
 
     assert result.returncode != 0
     assert rule in result.stdout
+
+
+def test_the_bot_reads_the_same_history_as_alembic() -> None:
+    # The running bot reads the revision files without Alembic (telegram_bot/db/schema.py).
+    scripts = ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini")))
+
+    assert head_revision() == scripts.get_current_head()
+    assert known_revisions() == {script.revision for script in scripts.walk_revisions()}
