@@ -1,9 +1,10 @@
 """A database that can be taken away and brought back in the middle of a test.
 
-Where the tests may run a PostgreSQL of their own (not root, `pg_config` on PATH: as in .ci/run), the outage
-is real: a dedicated server is stopped (`pg_ctl stop -m fast`) and started again. Elsewhere (as root against
-TEST_DATABASE_URL) a TCP proxy stands between the bot and the server and cuts every connection, refusing new
-ones: what a client sees of a stopped server, short of its "shutting down" and "starting up" messages.
+Where the tests may run a PostgreSQL of their own (not root, pg_ctl found through pg_config: as in .ci/run),
+the outage is real: a dedicated server is stopped (`pg_ctl stop -m fast`) and started again. Elsewhere (as
+root, or where pg_ctl is not found) a TCP proxy stands between the bot and the server and cuts every
+connection, refusing new ones: what a client sees of a stopped server, short of its "shutting down" and
+"starting up" messages.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import asyncio
 import contextlib
 import os
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Protocol
 
 import pytest
@@ -116,7 +119,12 @@ class CuttingProxy:
 
 
 def can_run_own_server() -> bool:
-    return os.geteuid() != 0 and shutil.which("pg_config") is not None
+    """Whether pytest-postgresql can start a server here: not root, and pg_ctl where pg_config says."""
+    pg_config = shutil.which("pg_config")
+    if os.geteuid() == 0 or pg_config is None:
+        return False
+    found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False, timeout=30)
+    return (Path(found.stdout.strip()) / "pg_ctl").is_file()
 
 
 @pytest.fixture
