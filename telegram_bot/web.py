@@ -129,9 +129,10 @@ class WebhookHandler(SimpleRequestHandler):
 
     async def _feed(self, update: Update, update_type: str) -> web.Response:
         try:
-            result: TelegramMethod[Any] | None = await self.dispatcher.feed_webhook_update(
-                self.bot, update, **self.data
-            )
+            # feed_update, not feed_webhook_update: that one answers 200 after 55 s and carries on in the
+            # background, acknowledging an update that may still fail. Past Telegram's patience the update is
+            # delivered again instead, and the ledger makes the second delivery wait for the first.
+            result = await self.dispatcher.feed_update(self.bot, update, **self.data)
         except Exception as error:
             if is_database_unavailable(error):
                 return _error(503, "database unavailable")
@@ -139,7 +140,9 @@ class WebhookHandler(SimpleRequestHandler):
                 "update failed outside the error handler", update_id=update.update_id, kind=update_type
             )
             return _error(500, "update failed")
-        return web.Response(body=self._build_response_writer(bot=self.bot, result=result))
+        # A handler may return its reply instead of sending it: it then travels in the webhook's answer.
+        reply = result if isinstance(result, TelegramMethod) else None
+        return web.Response(body=self._build_response_writer(bot=self.bot, result=reply))
 
     async def close(self) -> None:
         """The runner closes the bot's session after the last request; the handler leaves it open."""
