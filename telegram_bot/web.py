@@ -83,7 +83,7 @@ class WebhookHandler(SimpleRequestHandler):
 
     - a missing or wrong secret: 401, before the body is read;
     - a body that is not JSON, or JSON that is not an update: 400;
-    - a body over MAX_BODY_BYTES: 413 (aiohttp's client_max_size);
+    - a body over MAX_BODY_BYTES: 413, by its Content-Length before it is read (client_max_size otherwise);
     - an update of a kind this aiogram does not know: 200, ignored (Telegram would only repeat it);
     - an update already handled: 200, not handled again;
     - PostgreSQL unreachable while handling: 503, so that Telegram delivers the update again.
