@@ -1,9 +1,9 @@
 """The deploy gate, read from the files that define it.
 
 `.github/workflows/ci.yml` must verify every push and pull request and deploy to Railway only what passed,
-only from main; `railway.toml` must migrate before the new deployment starts and switch traffic only once it
-is ready. These tests pin those properties, so that an edit that quietly opens the gate fails here first.
-They need no database.
+only from main. These tests pin those properties, so that an edit that quietly opens the gate fails here
+first. What Railway is told to run is tested by rendering .railway/railway.py (test_railway_iac.py). They
+need no database.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import re
 import shlex
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,45 +19,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from telegram_bot.runner import SHUTDOWN_GRACE_SECONDS
-
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_FILE = ROOT / ".github" / "workflows" / "ci.yml"
-RAILWAY_FILE = ROOT / "railway.toml"
 DEPLOY_JOB = "deploy"
 VERIFY_JOB = "verify"
 
 # The first major of each action that runs on Node 24: the ones before run on the deprecated Node 20.
 MINIMUM_MAJOR = {"actions/checkout": 5, "actions/setup-python": 6, "actions/cache": 5}
 MINIMUM_POSTGRES_MAJOR = 17
-
-# Railway's documented config-as-code keys (https://docs.railway.com/config-as-code/reference). There is no
-# offline copy of its JSON schema, so this is the check: a misspelt key would otherwise be ignored silently.
-RAILWAY_TOP_LEVEL_KEYS = {"$schema", "build", "deploy", "environments"}
-RAILWAY_BUILD_KEYS = {
-    "builder",
-    "watchPatterns",
-    "buildCommand",
-    "dockerfilePath",
-    "railpackVersion",
-    "nixpacksConfigPath",
-    "nixpacksPlan",
-    "nixpacksVersion",
-}
-RAILWAY_DEPLOY_KEYS = {
-    "startCommand",
-    "preDeployCommand",
-    "multiRegionConfig",
-    "healthcheckPath",
-    "healthcheckTimeout",
-    "restartPolicyType",
-    "restartPolicyMaxRetries",
-    "cronSchedule",
-    "overlapSeconds",
-    "drainingSeconds",
-}
-RAILWAY_BUILDERS = {"RAILPACK", "DOCKERFILE"}  # NIXPACKS is deprecated
-RAILWAY_RESTART_POLICIES = {"ON_FAILURE", "ALWAYS", "NEVER"}
 
 
 def _mapping(value: object, what: str) -> dict[Any, Any]:
@@ -130,12 +98,6 @@ def deploy(jobs: dict[str, dict[Any, Any]]) -> dict[Any, Any]:
 def verify(jobs: dict[str, dict[Any, Any]]) -> dict[Any, Any]:
     assert VERIFY_JOB in jobs, f"the workflow has no {VERIFY_JOB!r} job"
     return jobs[VERIFY_JOB]
-
-
-@pytest.fixture(scope="module")
-def railway() -> dict[str, Any]:
-    with RAILWAY_FILE.open("rb") as file:
-        return tomllib.load(file)
 
 
 # The workflow: triggers and privileges
@@ -305,54 +267,6 @@ def test_deploy_reads_the_token_from_secrets_and_the_service_from_variables(depl
     variables = _env(deploy)
     assert " ".join(str(variables.get("RAILWAY_TOKEN")).split()) == "${{ secrets.RAILWAY_TOKEN }}"
     assert " ".join(str(variables.get("RAILWAY_SERVICE_ID")).split()) == "${{ vars.RAILWAY_SERVICE_ID }}"
-
-
-# Railway's config as code
-
-
-def test_railway_config_uses_only_documented_keys(railway: dict[str, Any]) -> None:
-    assert set(railway) <= RAILWAY_TOP_LEVEL_KEYS
-    build = _mapping(railway.get("build", {}), "[build]")
-    deploy = _mapping(railway.get("deploy", {}), "[deploy]")
-    assert set(build) <= RAILWAY_BUILD_KEYS, set(build) - RAILWAY_BUILD_KEYS
-    assert set(deploy) <= RAILWAY_DEPLOY_KEYS, set(deploy) - RAILWAY_DEPLOY_KEYS
-
-
-def test_railway_builds_with_railpack(railway: dict[str, Any]) -> None:
-    assert railway["build"]["builder"] in RAILWAY_BUILDERS
-    assert railway["build"]["builder"] == "RAILPACK"
-
-
-def test_railway_starts_the_bot(railway: dict[str, Any]) -> None:
-    assert railway["deploy"]["startCommand"] == "python -m telegram_bot"
-
-
-def test_railway_migrates_before_the_new_deployment_starts(railway: dict[str, Any]) -> None:
-    commands = _as_list(railway["deploy"]["preDeployCommand"])
-    assert all(isinstance(command, str) for command in commands)
-    assert [" ".join(command.split()) for command in commands] == ["alembic upgrade head"]
-
-
-def test_railway_switches_traffic_only_when_ready(railway: dict[str, Any]) -> None:
-    deploy = railway["deploy"]
-    assert deploy["healthcheckPath"] == "/readyz"
-    assert isinstance(deploy["healthcheckTimeout"], int)
-    assert deploy["healthcheckTimeout"] > 0
-
-
-def test_railway_restarts_a_crashed_bot_a_bounded_number_of_times(railway: dict[str, Any]) -> None:
-    deploy = railway["deploy"]
-    assert deploy["restartPolicyType"] in RAILWAY_RESTART_POLICIES
-    assert deploy["restartPolicyType"] == "ON_FAILURE"
-    assert isinstance(deploy["restartPolicyMaxRetries"], int)
-    assert deploy["restartPolicyMaxRetries"] >= 1
-
-
-def test_railway_lets_the_old_deployment_finish_its_updates(railway: dict[str, Any]) -> None:
-    # Railway's default is SIGKILL right after SIGTERM; the bot stops gracefully within its grace period.
-    draining = railway["deploy"]["drainingSeconds"]
-    assert isinstance(draining, int)
-    assert draining > SHUTDOWN_GRACE_SECONDS
 
 
 # The offline validators, also run by pre-commit, run here too
