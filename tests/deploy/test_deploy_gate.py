@@ -1,13 +1,15 @@
 """The deploy gate, read from the files that define it.
 
 `.github/workflows/ci.yml` must verify every push and pull request and deploy to Railway only what passed,
-only from main. These tests pin those properties, so that an edit that quietly opens the gate fails here
-first. What Railway is told to run is tested by rendering .railway/railway.py (test_railway_iac.py). They
-need no database.
+only from main, with a CLI pinned so that a skipped install script cannot change what runs. These tests pin
+those properties, so that an edit that quietly opens the gate fails here first. What the deploy itself does
+is tested by running its script (test_deploy_script.py); what Railway is told to run, by rendering
+.railway/railway.py (test_railway_iac.py). They need no database.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -21,6 +23,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_FILE = ROOT / ".github" / "workflows" / "ci.yml"
+CLI_DIRECTORY = ROOT / ".ci" / "railway-cli"
 DEPLOY_JOB = "deploy"
 VERIFY_JOB = "verify"
 
@@ -235,38 +238,80 @@ def test_deploys_run_one_at_a_time_and_are_never_cancelled(
     assert cancel in {None, False} or _expression(cancel) == "github.event_name == 'pull_request'", cancel
 
 
-def test_deploy_installs_the_railway_cli_from_npm(deploy: dict[Any, Any]) -> None:
-    installs = _commands(deploy, "npm install")
-    assert any(
-        word == "@railway/cli" or word.startswith(("@railway/cli@", "@railway/cli$"))
-        for words in installs
-        for word in words
-    ), installs
+def _step_running(job: dict[Any, Any], program: str) -> dict[Any, Any]:
+    found = [step for step in _steps(job) if program in str(step.get("run", ""))]
+    assert len(found) == 1, f"{len(found)} steps run {program!r}"
+    return found[0]
 
 
-def test_deploy_runs_railway_up_in_ci_mode_for_one_service(deploy: dict[Any, Any]) -> None:
-    ups = _commands(deploy, "railway up")
-    assert len(ups) == 1, ups
-    assert "--ci" in ups[0] or "-c" in ups[0]
-    service = ups[0][ups[0].index("--service") + 1] if "--service" in ups[0] else None
-    assert service == "$RAILWAY_SERVICE_ID"
+def test_deploy_installs_the_pinned_railway_cli_from_its_lock_file(deploy: dict[Any, Any]) -> None:
+    installs = _commands(deploy, "npm ci")
+    assert len(installs) == 1, installs
+    install = installs[0]
+    assert install[install.index("--prefix") + 1] == ".ci/railway-cli"
+    # npm 12 skips install scripts that package.json does not allow; strict makes any other script an error.
+    assert "--strict-allow-scripts" in install
+    assert not {"--ignore-scripts", "--dangerously-allow-all-scripts"} & set(install)
+    assert not _commands(deploy, "npm install")
 
 
-def test_deploy_waits_for_the_deployment_to_go_live(deploy: dict[Any, Any]) -> None:
-    # `railway up --ci` may exit once the build is done, before the pre-deploy migration and the healthcheck;
-    # a later step follows the deployment until Railway reports it live or failed.
+def test_only_the_cli_may_run_an_install_script() -> None:
+    package = json.loads((CLI_DIRECTORY / "package.json").read_text(encoding="utf-8"))
+    lock = json.loads((CLI_DIRECTORY / "package-lock.json").read_text(encoding="utf-8"))
+    pinned = package["dependencies"]["@railway/cli"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pinned), f"@railway/cli {pinned} is a range, not a version"
+    assert lock["packages"]["node_modules/@railway/cli"]["version"] == pinned
+    assert package["allowScripts"] == {"@railway/cli": True}
+    with_scripts = {name for name, entry in lock["packages"].items() if entry.get("hasInstallScript")}
+    assert with_scripts == {"node_modules/@railway/cli"}
+    assert all(entry.get("integrity") for name, entry in lock["packages"].items() if name)
+
+
+def test_deploy_pins_node_where_the_cli_is_pinned(deploy: dict[Any, Any]) -> None:
+    setups = [step for step in _steps(deploy) if str(step.get("uses", "")).startswith("actions/setup-node@")]
+    assert len(setups) == 1
+    options = _mapping(setups[0].get("with"), "setup-node's inputs")
+    assert options.get("node-version-file") == ".ci/railway-cli/package.json"
+    # No cache in a job that holds the production token: nothing restored from a cache runs there.
+    assert options.get("package-manager-cache") is False
+    engines = json.loads((CLI_DIRECTORY / "package.json").read_text(encoding="utf-8"))["engines"]
+    assert re.fullmatch(r"\d+", engines["node"]), engines
+
+
+def test_deploy_runs_the_deploy_script_where_railway_sdk_is_installed(deploy: dict[Any, Any]) -> None:
+    # The CLI evaluates .railway/railway.py with the python3 on PATH; `poetry run` puts the project's first.
+    assert _commands(deploy, "poetry run .ci/deploy") == [["poetry", "run", ".ci/deploy"]]
+    installs = _commands(deploy, "poetry install")
+    assert len(installs) == 1
+    assert installs[0][installs[0].index("--only") + 1] == "deploy"
     scripts = _scripts(deploy)
-    up = next(index for index, script in enumerate(scripts) if "railway up" in script)
-    follow = [script for script in scripts[up + 1 :] if "railway deployment list" in script]
-    assert follow, "no step after `railway up` waits for the deployment's outcome"
-    assert "SUCCESS" in follow[0]
-    assert "FAILED" in follow[0]
+    order = [
+        next(i for i, script in enumerate(scripts) if word in script) for word in ("npm ci", ".ci/deploy")
+    ]
+    assert order == sorted(order), "the CLI must be installed before the deploy script runs"
 
 
-def test_deploy_reads_the_token_from_secrets_and_the_service_from_variables(deploy: dict[Any, Any]) -> None:
+def test_deploy_runs_only_on_the_tip_of_main(deploy: dict[Any, Any]) -> None:
+    tip = _step_running(deploy, "gh api")
+    assert tip.get("id") == "tip"
+    steps = _steps(deploy)
+    after = steps[steps.index(tip) + 1 :]
+    assert after
+    for step in after:
+        assert _expression(step.get("if", "")) == "steps.tip.outputs.current == 'true'", step
+
+
+def test_deploy_reads_the_token_from_secrets_and_deploys_a_fixed_service(
+    jobs: dict[str, dict[Any, Any]], deploy: dict[Any, Any]
+) -> None:
     variables = _env(deploy)
     assert " ".join(str(variables.get("RAILWAY_TOKEN")).split()) == "${{ secrets.RAILWAY_TOKEN }}"
-    assert " ".join(str(variables.get("RAILWAY_SERVICE_ID")).split()) == "${{ vars.RAILWAY_SERVICE_ID }}"
+    # The service is the one .railway/railway.py declares (test_railway_iac.py checks they agree).
+    assert re.fullmatch(r"[\w-]+", str(variables.get("RAILWAY_SERVICE")))
+    # Only this job gets the token: the verification job runs the pull requests' code.
+    for name, job in jobs.items():
+        if name != DEPLOY_JOB:
+            assert "secrets." not in yaml.safe_dump(job), f"job {name} reads a secret"
 
 
 # The offline validators, also run by pre-commit, run here too

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import pytest
+import yaml
 
 from telegram_bot.config import Settings, load
 from telegram_bot.runner import SHUTDOWN_GRACE_SECONDS
@@ -176,3 +177,8 @@ def test_the_bot_starts_in_the_environment_the_file_declares(
     assert settings.bot_mode == "webhook"
     assert settings.webhook_url == "https://bot-production.up.railway.app/webhook"
     assert settings.url.drivername == "postgresql+asyncpg"
+
+
+def test_the_deploy_job_deploys_the_service_the_file_declares(bot: dict[str, Any]) -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    assert workflow["jobs"]["deploy"]["env"]["RAILWAY_SERVICE"] == bot["name"]
