@@ -1,10 +1,10 @@
 """The deploy gate, read from the files that define it.
 
 `.github/workflows/ci.yml` must verify every push and pull request and deploy to Railway only what passed,
-only from main, with a CLI pinned so that a skipped install script cannot change what runs. These tests pin
-those properties, so that an edit that quietly opens the gate fails here first. What the deploy itself does
-is tested by running its script (test_deploy_script.py); what Railway is told to run, by rendering
-.railway/railway.py (test_railway_iac.py). They need no database.
+only from main, with actions and a CLI pinned so that a moved tag or a skipped install script cannot change
+what runs. These tests pin those properties, so that an edit that quietly opens the gate fails here first.
+What the deploy itself does is tested by running its script (test_deploy_script.py); what Railway is told to
+run, by rendering .railway/railway.py (test_railway_iac.py). They need no database.
 """
 
 from __future__ import annotations
@@ -126,28 +126,39 @@ def test_every_job_has_a_timeout(jobs: dict[str, dict[Any, Any]]) -> None:
         assert isinstance(job.get("timeout-minutes"), int), f"job {name} has no timeout-minutes"
 
 
+def _uses(text: str) -> list[tuple[str, str, str]]:
+    """Each `uses:` line of the workflow file as (action, ref, the comment after it)."""
+    return re.findall(r"^\s*(?:-\s+)?uses:\s*([^@\s]+)@(\S+)[ \t]*(?:#[ \t]*(.*))?$", text, re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def uses() -> list[tuple[str, str, str]]:
+    return _uses(WORKFLOW_FILE.read_text(encoding="utf-8"))
+
+
+def test_every_uses_line_is_read(jobs: dict[str, dict[Any, Any]], uses: list[tuple[str, str, str]]) -> None:
+    steps = [step for job in jobs.values() for step in _steps(job) if "uses" in step]
+    assert [f"{action}@{ref}" for action, ref, _ in uses] == [str(step["uses"]) for step in steps]
+
+
+def test_every_action_is_pinned_to_a_full_commit_sha(uses: list[tuple[str, str, str]]) -> None:
+    # A tag can be moved to other code; a commit cannot.
+    assert uses
+    for action, ref, _ in uses:
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{action}@{ref} is not pinned to a full commit SHA"
+
+
 @pytest.mark.parametrize(("action", "minimum"), sorted(MINIMUM_MAJOR.items()), ids=sorted(MINIMUM_MAJOR))
 def test_actions_are_pinned_at_or_above_their_node24_major(
-    jobs: dict[str, dict[Any, Any]], action: str, minimum: int
+    uses: list[tuple[str, str, str]], action: str, minimum: int
 ) -> None:
-    versions = [
-        str(step["uses"]).partition("@")[2]
-        for job in jobs.values()
-        for step in _steps(job)
-        if str(step.get("uses", "")).partition("@")[0] == action
-    ]
+    # The release a SHA stands for is in its comment, which Dependabot updates with the SHA.
+    versions = [comment for name, _, comment in uses if name == action]
+    assert versions, f"the workflow does not use {action}"
     for version in versions:
         match = re.fullmatch(r"v(\d+)(\.\d+)*", version)
-        assert match, f"{action}@{version} should be pinned to a release tag such as v{minimum}"
-        assert int(match.group(1)) >= minimum, f"{action}@{version} runs on Node 20: use v{minimum} or newer"
-
-
-def test_every_action_is_pinned(jobs: dict[str, dict[Any, Any]]) -> None:
-    for job in jobs.values():
-        for step in _steps(job):
-            if "uses" in step:
-                version = str(step["uses"]).partition("@")[2]
-                assert re.fullmatch(r"v\d+(\.\d+)*|[0-9a-f]{40}", version), f"{step['uses']} is not pinned"
+        assert match, f"{action}'s SHA should name its release, such as v{minimum}.0.0, in a comment"
+        assert int(match.group(1)) >= minimum, f"{action} {version} runs on Node 20: use v{minimum} or newer"
 
 
 # The verification job
@@ -339,3 +350,29 @@ def test_workflow_passes_the_validators(arguments: list[str]) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["zizmor", "--offline", ".github/"],
+        ["check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"],
+    ],
+    ids=["zizmor", "dependabot-schema"],
+)
+def test_the_supply_chain_audits_pass(arguments: list[str]) -> None:
+    # zizmor at its default persona, with no finding suppressed (the repository has no zizmor config).
+    executable = Path(sys.executable).parent / arguments[0]
+    assert executable.exists(), f"{executable} is missing: run `poetry install`"
+    assert not list((ROOT / ".github").glob("zizmor.y*ml"))
+    result = subprocess.run(
+        [str(executable), *arguments[1:]], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dependabot_moves_every_pin_forward() -> None:
+    config = _mapping(yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8")), "")
+    updates = {(update["package-ecosystem"], update["directory"]) for update in config["updates"]}
+    # The actions' SHAs, the Poetry lock (Dependabot's pip updater reads poetry.lock), and the Railway CLI.
+    assert updates == {("github-actions", "/"), ("pip", "/"), ("npm", "/.ci/railway-cli")}
