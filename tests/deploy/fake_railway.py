@@ -27,6 +27,10 @@ from typing import Any, NoReturn
 from tests.deploy.iac import RENDER_SCRIPT
 
 ROOT = Path(__file__).resolve().parents[2]
+PINNED_VERSION = json.loads((ROOT / ".ci" / "railway-cli" / "package.json").read_text(encoding="utf-8"))[
+    "dependencies"
+]["@railway/cli"]
+SERVICE = "bot"
 DEPLOYMENT_ID = "0f9c2f6e-5f4b-4c59-9d7e-3a3d1b1e7c42"
 PREVIOUS_ID = "5b0d8a8e-0c6f-4e0b-8f5e-2f6f0d0d9a11"
 LOGS_URL = f"https://railway.com/project/p1/service/s1?id={DEPLOYMENT_ID}"
@@ -42,6 +46,19 @@ def install(bin_dir: Path) -> Path:
     )
     shim.chmod(0o755)
     return shim
+
+
+def write_scenario(file: Path, token: str, **changes: Any) -> None:
+    """A scenario where all goes well (the pinned CLI, `token` accepted, SUCCESS), but for `changes`."""
+    scenario = {
+        "version": PINNED_VERSION,
+        "token": token,
+        "service": SERVICE,
+        "apply": "ok",
+        "statuses": ["BUILDING", "DEPLOYING", "SUCCESS"],
+        **changes,
+    }
+    file.write_text(json.dumps(scenario), encoding="utf-8")
 
 
 def calls(log: Path) -> list[list[str]]:

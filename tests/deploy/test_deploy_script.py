@@ -8,7 +8,6 @@ what order.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,14 +18,12 @@ from typing import Any
 import pytest
 
 from tests.deploy import fake_railway
-from tests.deploy.fake_railway import DEPLOYMENT_ID, LOGS_URL
+from tests.deploy.fake_railway import DEPLOYMENT_ID, LOGS_URL, SERVICE
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_SCRIPT = ROOT / ".ci" / "deploy"
-CLI_PACKAGE = ROOT / ".ci" / "railway-cli" / "package.json"
-PINNED = json.loads(CLI_PACKAGE.read_text(encoding="utf-8"))["dependencies"]["@railway/cli"]
+PINNED = fake_railway.PINNED_VERSION
 TOKEN = "project-token-4f1d2c"
-SERVICE = "bot"
 
 LIVE = ["SUCCESS", "SLEEPING"]
 NOT_LIVE = ["FAILED", "CRASHED", "REMOVED", "REMOVING", "SKIPPED", "NEEDS_APPROVAL"]
@@ -47,19 +44,7 @@ class Run:
 def deploy(tmp_path: Path) -> Any:
     def run(env: dict[str, str] | None = None, **scenario: Any) -> Run:
         scenario_file = tmp_path / "scenario.json"
-        scenario_file.write_text(
-            json.dumps(
-                {
-                    "version": PINNED,
-                    "token": TOKEN,
-                    "service": SERVICE,
-                    "apply": "ok",
-                    "statuses": ["BUILDING", "DEPLOYING", "SUCCESS"],
-                    **scenario,
-                }
-            ),
-            encoding="utf-8",
-        )
+        fake_railway.write_scenario(scenario_file, TOKEN, **scenario)
         calls_file = tmp_path / "calls.jsonl"
         calls_file.unlink(missing_ok=True)
         bin_dir = tmp_path / "bin"
