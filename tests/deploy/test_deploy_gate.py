@@ -312,11 +312,16 @@ def test_deploy_runs_only_on_the_tip_of_main(deploy: dict[Any, Any]) -> None:
         assert _expression(step.get("if", "")) == "steps.tip.outputs.current == 'true'", step
 
 
-def test_deploy_reads_the_token_from_secrets_and_deploys_a_fixed_service(
+def test_the_token_reaches_the_deploy_step_alone_and_the_service_is_fixed(
     jobs: dict[str, dict[Any, Any]], deploy: dict[Any, Any]
 ) -> None:
     variables = _env(deploy)
-    assert " ".join(str(variables.get("RAILWAY_TOKEN")).split()) == "${{ secrets.RAILWAY_TOKEN }}"
+    # Only the step that runs .ci/deploy gets the token, not the steps that run install scripts before it.
+    assert "RAILWAY_TOKEN" not in variables
+    holders = [step for step in _steps(deploy) if "RAILWAY_TOKEN" in _env(deploy, step)]
+    assert holders == [_step_running(deploy, ".ci/deploy")]
+    token = _env(deploy, holders[0])["RAILWAY_TOKEN"]
+    assert " ".join(str(token).split()) == "${{ secrets.RAILWAY_TOKEN }}"
     # The service is the one .railway/railway.py declares (test_railway_iac.py checks they agree).
     assert re.fullmatch(r"[\w-]+", str(variables.get("RAILWAY_SERVICE")))
     # Only this job gets the token: the verification job runs the pull requests' code.
