@@ -200,8 +200,16 @@ async def real_process(bench: Bench) -> ProcessResult:
     return result
 
 
-async def bare_aiogram() -> Memory:
-    """The memory of a Python process that imported aiogram and nothing else: any aiogram bot's floor."""
+@dataclass(frozen=True)
+class BareAiogram:
+    """A Python process that imported aiogram and nothing else: any aiogram bot's floor."""
+
+    memory: Memory
+    seconds: float  # from spawning it to its import done, as the bot's ready time is timed from its spawn
+
+
+async def bare_aiogram() -> BareAiogram:
+    started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -212,7 +220,8 @@ async def bare_aiogram() -> Memory:
     assert process.stdin is not None  # noqa: S101 - asked for just above
     assert process.stdout is not None  # noqa: S101 - likewise
     await process.stdout.readline()
+    seconds = time.monotonic() - started
     memory = memory_of(process.pid)
     process.stdin.close()
     await process.wait()
-    return memory
+    return BareAiogram(memory, seconds)
