@@ -43,8 +43,7 @@ from benchmarks.database import (
     own_server,
 )
 from benchmarks.paths import Bench, Measurement
-from benchmarks.process import bare_aiogram
-from benchmarks.process import real_process as run_real_process
+from benchmarks.process import REAL_PROCESS, REFERENCE_PROCESS, bare_aiogram, run_program
 from benchmarks.report import Results, json_line, table
 from benchmarks.workload import TOKEN, InvalidRunError, Table, build_workload
 from telegram_bot.log import configure_logging
@@ -156,8 +155,11 @@ def _run(url: URL, arguments: argparse.Namespace) -> Results:
     async def reference(table: Table) -> Measurement:
         return await paths.reference(bench(table))
 
+    async def reference_process(table: Table) -> Measurement:
+        return (await run_program(bench(table), REFERENCE_PROCESS)).measurement
+
     async def real_process(table: Table) -> None:
-        process = await run_real_process(bench(table))
+        process = await run_program(bench(table), REAL_PROCESS)
         add(process.measurement)
         results.ready_seconds = process.ready_seconds
         results.bot_memory = process.memory
@@ -172,6 +174,7 @@ def _run(url: URL, arguments: argparse.Namespace) -> Results:
         # Not a target: how much of the project's lead the loop alone would give the reference.
         on_uvloop = _in_loop(project_loop, _on_table(url, reference))
         add(replace(on_uvloop, key="reference_uvloop", label="5u reference on uvloop (no target)"))
+    add(_in_loop(project_loop, _on_table(url, reference_process)))
     _in_loop(project_loop, _on_table(url, real_process))
     results.environment["load_average"] += f", {os.getloadavg()[0]:.2f} at end"
     return results
