@@ -1,6 +1,6 @@
 """The database server every test layer shares.
 
-By default the suite starts a throwaway PostgreSQL of its own (pytest-postgresql's `postgresql_proc`). With
+By default the suite starts a throwaway PostgreSQL of its own (pytest-postgresql's executor). With
 TEST_DATABASE_URL set (for example `postgresql://postgres@127.0.0.1:5432/postgres`, as in the GitHub Actions
 job with its service container) it uses that server instead; the URL's database is only used to create and
 drop the test databases, which get names of their own.
@@ -15,22 +15,25 @@ On that server the migrations run once, into a template database. Tests then get
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import port_for
 import pytest
 from alembic import command
 from alembic.config import Config
-from pytest_postgresql import factories
 from pytest_postgresql.executors import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from telegram_bot.config import parse_database_url
 from telegram_bot.db.engine import create_engine
 
 TEST_DATABASE_URL_VARIABLE = "TEST_DATABASE_URL"
@@ -40,13 +43,85 @@ ROOT_REFUSAL = (
     "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 
-postgresql_own_server = factories.postgresql_proc(
-    host="127.0.0.1",
-    port=None,
-    dbname="telegram_bot_tests",
-    # Throwaway data: durability buys nothing and costs seconds.
-    postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-)
+# Throwaway data: durability buys nothing and costs seconds.
+SERVER_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
+
+def postgres_bindir() -> Path:
+    """Where PostgreSQL's server programs are, as pg_config says."""
+    pg_config = shutil.which("pg_config")
+    if pg_config is None:
+        pytest.exit(
+            "pg_config not found: install PostgreSQL's server binaries, or point the tests at a running "
+            f"server with {TEST_DATABASE_URL_VARIABLE}",
+            returncode=2,
+        )
+    found = subprocess.run([pg_config, "--bindir"], check=True, capture_output=True, text=True)  # noqa: S603
+    return Path(found.stdout.strip())
+
+
+class CachedClusterExecutor(PostgreSQLExecutor):
+    """pytest-postgresql's executor, starting from a copy of a cluster initdb made once, not a new initdb.
+
+    initdb takes 1-2 s here, copying its result about 0.1 s: initdb would be most of a one-file test run. The
+    cluster is kept in `cache` (pytest's cache directory), one per PostgreSQL version.
+    """
+
+    def __init__(self, cache: Path, **options: Any) -> None:
+        super().__init__(**options)
+        self._cache = cache
+
+    def init_directory(self) -> None:
+        if Path(self.datadir).is_dir():
+            return  # started again after a stop: the server's own data
+        shutil.copytree(self._cluster(), self.datadir, symlinks=True)
+
+    def _cluster(self) -> Path:
+        cluster = self._cache / f"cluster-{self.version}"
+        if cluster.is_dir():
+            return cluster
+        staging = Path(tempfile.mkdtemp(dir=self._cache))
+        # --no-sync: each run throws its copy away, so the cluster need not reach the disk now.
+        initdb = [str(Path(self.executable).parent / "initdb"), "-D", str(staging / "data"), "-U", self.user]
+        options = ["-A", "trust", "--no-sync"]
+        environment = os.environ | self.envvars  # the locale the executor gives its own initdb
+        subprocess.run([*initdb, *options], check=True, capture_output=True, env=environment)  # noqa: S603
+        try:
+            # Atomic: of two runs that made a cluster at once, the first one's is kept.
+            (staging / "data").rename(cluster)
+        except OSError:
+            if not cluster.is_dir():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return cluster
+
+
+@pytest.fixture(scope="session")
+def postgresql_own_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PostgreSQLExecutor]:
+    """A PostgreSQL of the run's own, in a temporary directory, stopped and removed afterwards."""
+    cache = getattr(request.config, "cache", None)
+    directory = tmp_path_factory.mktemp("postgresql")
+    executor = CachedClusterExecutor(
+        cache=cache.mkdir("postgresql") if cache is not None else directory,
+        executable=str(postgres_bindir() / "pg_ctl"),
+        host="127.0.0.1",
+        port=port_for.get_port(None),
+        datadir=str(directory / "data"),
+        unixsocketdir=str(directory),
+        logfile=str(directory / "server.log"),
+        startparams="-w",
+        dbname="telegram_bot_tests",
+        postgres_options=SERVER_OPTIONS,
+    )
+    executor.start()
+    try:
+        yield executor
+    finally:
+        executor.stop()
+        executor.clean_directory()
 
 
 @dataclass(frozen=True)
@@ -80,6 +155,8 @@ class Server:
 
 
 def _server_from_url(value: str) -> Server:
+    from telegram_bot.config import parse_database_url  # noqa: PLC0415 - pydantic-settings, only for this
+
     url = parse_database_url(value)
     return Server(
         host=url.host or "127.0.0.1",

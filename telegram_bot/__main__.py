@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from sqlalchemy import text
 
+from telegram_bot import loop
 from telegram_bot.config import ConfigurationError, Settings, load
 from telegram_bot.db.engine import create_engine, describe_database_error
 from telegram_bot.db.schema import schema_status
@@ -69,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
     if arguments.command == "check":
         _passed("settings", "valid")
-        return asyncio.run(check(settings))
+        return loop.run(check(settings))
     # Imported here: aiogram takes seconds to import, and a settings error or `check` should not wait for it.
     from telegram_bot.runner import run  # noqa: PLC0415
 
-    return asyncio.run(run(settings))
+    return loop.run(run(settings))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from telegram_bot.db.engine import (
 )
 from telegram_bot.db.schema import schema_status
 from telegram_bot.log import get_logger
+from telegram_bot.loop import loop_name
 from telegram_bot.web import build_web_app
 
 log = get_logger(__name__)
@@ -192,7 +193,7 @@ async def run(settings: Settings) -> int:
                 # What start-up built lives as long as the process: out of the collector's way, it halves the
                 # time garbage collection takes per update.
                 gc.freeze()
-                log.info("starting", mode=settings.bot_mode)
+                log.info("starting", mode=settings.bot_mode, event_loop=loop_name())
                 if webhook:
                     await serve_webhook(settings, bot, dispatcher, engine, stop)
                 else:
