@@ -168,14 +168,15 @@ async def incompatibilities(connection: AsyncConnection, metadata: MetaData) -> 
         "types": [column.type.compile(dialect=connection.dialect) for column in expected.values()],
     }
     rows = (await connection.execute(_COLUMNS, parameters)).all()
-    present = {row.table_name for row in rows if row.actual_type is not None}
-    problems: list[str] = []
+    missing = sorted(
+        set(parameters["tables"]) - {row.table_name for row in rows if row.actual_type is not None}
+    )
+    problems = [f"table {table} is missing" for table in missing]
     for row in rows:
         column = expected.get((row.table_name, row.column_name))
-        if row.table_name not in present:
-            if f"table {row.table_name} is missing" not in problems:
-                problems.append(f"table {row.table_name} is missing")
-        elif column is not None:
+        if row.table_name in missing:
+            continue
+        if column is not None:
             problems.extend(_column_problems(column, row))
         elif row.not_null and not row.has_default:
             problems.append(
