@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ MUTATIONS = {
         None,
     ),
 }
+OLDER_RELEASE = "before-the-switch"
 BREAKING = [name for name, mutation in MUTATIONS.items() if mutation.breaks]
 ADDITIVE = [name for name, mutation in MUTATIONS.items() if not mutation.breaks]
 
@@ -127,7 +129,49 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         git(worktree, "add", "-A")
         git(worktree, "commit", "-q", "--no-verify", "-m", f"add a scratch revision: {name}")
         worktrees[name] = worktree
+    # A release from before the harness had TEST_MIGRATIONS_FROM: the gate cannot run its tests.
+    older = base / OLDER_RELEASE
+    git(repository, "worktree", "add", "-q", "-b", OLDER_RELEASE, str(older))
+    (older / "conftest.py").write_text('"""The harness of a release that predates the switch."""\n')
+    git(older, "commit", "-q", "--no-verify", "-am", "a release older than the switch")
     return worktrees
+
+
+def gate(worktree: Path, *arguments: str) -> list[str]:
+    """The command line of `.ci/verify compat` in that checkout."""
+    return [str(worktree / ".ci" / "verify"), "compat", *arguments]
+
+
+def test_the_gate_passes_a_release_older_than_the_switch_with_one_line(releases: dict[str, Path]) -> None:
+    worktree = releases["required-column"]
+    commit = git(worktree, "rev-parse", OLDER_RELEASE).decode().strip()
+
+    result = subprocess.run(
+        gate(worktree, OLDER_RELEASE), cwd=worktree, capture_output=True, text=True, check=False
+    )
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        (
+            f"compat: not checked: {OLDER_RELEASE} ({commit[:12]}) predates the TEST_MIGRATIONS_FROM switch, "
+            "so its tests cannot run against these migrations"
+        )
+    ]
+
+
+def test_the_gate_refuses_a_base_that_is_not_in_the_clone(releases: dict[str, Path]) -> None:
+    worktree = releases["required-column"]
+    unknown = "f" * 40
+
+    result = subprocess.run(
+        gate(worktree, unknown), cwd=worktree, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"compat: {unknown} is not a commit in this clone (fetch the history: fetch-depth: 0)\n"
+    )
 
 
 async def run_gate(worktree: Path, server_url: str) -> tuple[int, str]:
@@ -139,11 +183,7 @@ async def run_gate(worktree: Path, server_url: str) -> tuple[int, str]:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}",
     }
     process = await asyncio.create_subprocess_exec(
-        "bash",
-        ".ci/verify",
-        "compat",
-        "main",
-        *GATE_SELECTION,
+        *gate(worktree, "main", *GATE_SELECTION),
         cwd=worktree,
         env=environment,
         stdout=asyncio.subprocess.PIPE,
