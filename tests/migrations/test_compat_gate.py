@@ -17,7 +17,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,57 +174,6 @@ def test_the_gate_refuses_a_base_that_is_not_in_the_clone(releases: dict[str, Pa
     )
 
 
-async def run_gate(worktree: Path, server_url: str) -> tuple[int, str]:
-    environment = {k: v for k, v in os.environ.items() if k != "TEST_MIGRATIONS_FROM"}
-    environment |= {
-        "TEST_DATABASE_URL": server_url,
-        # The environment these tests run in, which the gate's `poetry run` then uses as it is.
-        "VIRTUAL_ENV": sys.prefix,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}",
-    }
-    process = await asyncio.create_subprocess_exec(
-        *gate(worktree, "main", *GATE_SELECTION),
-        cwd=worktree,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, output.decode()
-
-
-@pytest.fixture(scope="module")
-async def gate_verdicts(releases: dict[str, Path], postgresql_server: Server) -> dict[str, tuple[int, str]]:
-    server = postgresql_server.url(postgresql_server.maintenance_dbname).set(drivername="postgresql")
-    url = server.render_as_string(hide_password=False)
-    verdicts = await asyncio.gather(*(run_gate(worktree, url) for worktree in releases.values()))
-    return dict(zip(releases, verdicts, strict=True))
-
-
-@pytest.mark.parametrize("name", BREAKING)
-def test_the_gate_fails_on_a_revision_that_breaks_the_previous_release(
-    gate_verdicts: dict[str, tuple[int, str]], name: str
-) -> None:
-    status, output = gate_verdicts[name]
-
-    assert status != 0, output
-    assert "compat: FAILED: the tests of main fail against this checkout's schema" in output
-    assert "failed" in output.splitlines()[-2]
-
-
-@pytest.mark.parametrize("name", ADDITIVE)
-def test_the_gate_passes_a_revision_that_keeps_the_previous_release_working(
-    gate_verdicts: dict[str, tuple[int, str]], name: str
-) -> None:
-    status, output = gate_verdicts[name]
-
-    assert status == 0, output
-    assert "compat: the tests of main" in output
-    assert " passed" in output.splitlines()[-1]
-    assert "failed" not in output.splitlines()[-1]
-
-
 @pytest.fixture
 def migrated_by(
     request: pytest.FixtureRequest,
@@ -302,3 +251,65 @@ async def test_the_previous_release_keeps_serving_on_an_additive_revision(
     assert [entry["event"] for entry in log if entry["level"] == "warning"] == [
         "schema ahead of this code, and compatible with it"
     ]
+
+
+async def run_gate(worktree: Path, server_url: str) -> tuple[int, str]:
+    environment = {k: v for k, v in os.environ.items() if k != "TEST_MIGRATIONS_FROM"}
+    environment |= {
+        "TEST_DATABASE_URL": server_url,
+        # The environment these tests run in, which the gate's `poetry run` then uses as it is.
+        "VIRTUAL_ENV": sys.prefix,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}",
+    }
+    process = await asyncio.create_subprocess_exec(
+        *gate(worktree, "main", *GATE_SELECTION),
+        cwd=worktree,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await process.communicate()
+    except asyncio.CancelledError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def gates(
+    releases: dict[str, Path], postgresql_server: Server
+) -> AsyncIterator[dict[str, asyncio.Task[tuple[int, str]]]]:
+    """The gate on every scratch revision, started first: this module's other tests run while they do."""
+    server = postgresql_server.url(postgresql_server.maintenance_dbname).set(drivername="postgresql")
+    url = server.render_as_string(hide_password=False)
+    running = {name: asyncio.ensure_future(run_gate(worktree, url)) for name, worktree in releases.items()}
+    yield running
+    for task in running.values():
+        task.cancel()
+    await asyncio.gather(*running.values(), return_exceptions=True)
+
+
+@pytest.mark.parametrize("name", BREAKING)
+async def test_the_gate_fails_on_a_revision_that_breaks_the_previous_release(
+    gates: dict[str, asyncio.Task[tuple[int, str]]], name: str
+) -> None:
+    status, output = await gates[name]
+
+    assert status != 0, output
+    assert "compat: FAILED: the tests of main fail against this checkout's schema" in output
+    assert "failed" in output.splitlines()[-2]
+
+
+@pytest.mark.parametrize("name", ADDITIVE)
+async def test_the_gate_passes_a_revision_that_keeps_the_previous_release_working(
+    gates: dict[str, asyncio.Task[tuple[int, str]]], name: str
+) -> None:
+    status, output = await gates[name]
+
+    assert status == 0, output
+    assert "compat: the tests of main" in output
+    assert " passed" in output.splitlines()[-1]
+    assert "failed" not in output.splitlines()[-1]
