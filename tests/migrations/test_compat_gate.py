@@ -7,8 +7,8 @@ revision on top of it. For each revision:
 - the runtime check, on a database migrated by the same revision, gives the same verdict, and for the additive
   ones the real process agrees end to end: `check` exits 0, /readyz answers 200 and /start registers the user.
 
-The gates run at once, in one module-scoped fixture: each is a pytest run of its own, and most of its cost is
-importing the test harness.
+The gates start first, all at once, and this module's other tests run while they do: each gate is a pytest
+run of its own, and most of its cost is importing the test harness.
 """
 
 from __future__ import annotations
@@ -297,10 +297,16 @@ async def test_the_gate_fails_on_a_revision_that_breaks_the_previous_release(
     gates: dict[str, asyncio.Task[tuple[int, str]]], name: str
 ) -> None:
     status, output = await gates[name]
+    breaks = MUTATIONS[name].breaks
+    assert breaks is not None
+    table, column = breaks.split(".")
 
     assert status != 0, output
     assert "compat: FAILED: the tests of main fail against this checkout's schema" in output
-    assert "failed" in output.splitlines()[-2]
+    assert "1 failed" in output.splitlines()[-2]
+    # PostgreSQL's own refusal of the previous release's statement, naming the column.
+    assert f'column "{column}"' in output
+    assert f'relation "{table}"' in output
 
 
 @pytest.mark.parametrize("name", ADDITIVE)
