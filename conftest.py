@@ -139,6 +139,7 @@ def _migrate_from(checkout: str, url: URL) -> None:
         capture_output=True,
         text=True,
         check=False,
+        timeout=300,
     )
     if done.returncode != 0:
         pytest.exit(
