@@ -10,6 +10,10 @@ On that server the migrations run once, into a template database. Tests then get
 - `isolated_database_url`: a fresh copy of the template (CREATE DATABASE ... TEMPLATE), for tests that commit
   or open several connections;
 - `alembic_engine`: an empty database, for the migration suite.
+
+TEST_MIGRATIONS_FROM=<checkout> builds the template from that checkout's alembic.ini and migrations instead of
+this one's: the compatibility gate (`.ci/verify compat`) runs a previous release's tests against the schema
+of the next one's migrations.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -37,6 +42,7 @@ from sqlalchemy.pool import NullPool
 from telegram_bot.db.engine import create_engine
 
 TEST_DATABASE_URL_VARIABLE = "TEST_DATABASE_URL"
+MIGRATIONS_FROM_VARIABLE = "TEST_MIGRATIONS_FROM"
 ROOT_REFUSAL = (
     "PostgreSQL refuses to run as root, so the tests cannot start their own server. Run them as an "
     f"unprivileged user, or point them at a running server: {TEST_DATABASE_URL_VARIABLE}="
@@ -191,9 +197,30 @@ def unique_name(prefix: str) -> str:
 
 def migrate_to_head(url: URL) -> None:
     """Run the real migrations, as `alembic upgrade head` would, into the database at `url`."""
+    if checkout := os.environ.get(MIGRATIONS_FROM_VARIABLE):
+        _migrate_from(checkout, url)
+        return
     config = Config("alembic.ini")
     config.attributes["connection"] = create_async_engine(url, poolclass=NullPool)
     command.upgrade(config, "head")
+
+
+def _migrate_from(checkout: str, url: URL) -> None:
+    """`alembic upgrade head` in another checkout: its own alembic.ini, migrations and code, in a process."""
+    environment = os.environ | {"DATABASE_URL": url.render_as_string(hide_password=False)}
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=checkout,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        pytest.exit(
+            f"{MIGRATIONS_FROM_VARIABLE}={checkout}: `alembic upgrade head` failed:\n{done.stderr}", 1
+        )
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from telegram_bot.bot.dispatcher import build_bot, build_dispatcher
 from telegram_bot.bot.middlewares import InFlightMiddleware
 from telegram_bot.bot.texts import COMMANDS
 from telegram_bot.config import Settings
+from telegram_bot.db import metadata
 from telegram_bot.db.engine import (
     autocommit,
     create_engine,
@@ -76,9 +77,14 @@ async def wait_for_database(engine: AsyncEngine, within: float) -> None:
 
 
 async def check_schema(engine: AsyncEngine) -> None:
-    status = await schema_status(engine)
-    if not status.is_current:
+    status = await schema_status(engine, metadata)
+    if not status.is_usable:
         raise StartupError(status.describe())
+    if status.is_ahead:
+        # A newer release migrated the database: its deploy is under way or failed, or this is a rollback.
+        log.warning(
+            "schema ahead of this code, and compatible with it", revision=status.current, head=status.head
+        )
 
 
 @asynccontextmanager
