@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent, Update
@@ -18,6 +17,7 @@ from telegram_bot.bot.middlewares import (
     LogContextMiddleware,
     update_context,
 )
+from telegram_bot.bot.session import BotSession
 from telegram_bot.config import Settings
 from telegram_bot.db.engine import is_database_unavailable
 from telegram_bot.log import get_logger
@@ -27,10 +27,10 @@ log = get_logger(__name__)
 
 def build_bot(settings: Settings) -> Bot:
     """A Bot talking to Telegram, or to the Bot API server TELEGRAM_API_URL names."""
-    session = None
+    api = PRODUCTION
     if settings.telegram_api_url is not None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(str(settings.telegram_api_url)))
-    return Bot(settings.telegram_token.get_secret_value(), session=session)
+        api = TelegramAPIServer.from_base(str(settings.telegram_api_url))
+    return Bot(settings.telegram_token.get_secret_value(), session=BotSession(api=api))
 
 
 class ErrorReporter:
