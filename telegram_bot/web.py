@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from telegram_bot.collector import serving_collector
 from telegram_bot.db import metadata
 from telegram_bot.db.engine import is_database_unavailable
 from telegram_bot.db.schema import schema_status
@@ -166,6 +167,11 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "revision": status.current, "head": status.head})
 
 
+async def _serving_collector(_app: web.Application) -> AsyncIterator[None]:
+    with serving_collector():
+        yield
+
+
 def build_web_app(
     dispatcher: Dispatcher,
     bot: Bot,
@@ -177,6 +183,7 @@ def build_web_app(
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[ENGINE] = engine
+    app.cleanup_ctx.append(_serving_collector)
     WebhookHandler(dispatcher, bot, secret_token, max_concurrent=max_concurrent).register(
         app, path=webhook_path
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from telegram_bot.bot import texts
 from telegram_bot.bot.dispatcher import build_dispatcher
+from telegram_bot.collector import YOUNG_GENERATION_THRESHOLD
 from telegram_bot.db.models import User
 from telegram_bot.db.schema import head_revision
 from telegram_bot.web import MAX_BODY_BYTES, SECRET_HEADER, build_web_app
@@ -224,3 +226,18 @@ async def test_a_second_delivery_of_an_update_is_acknowledged_not_handled_again(
     assert statuses == [200, 200, 200]
     assert len(session.sent()) == 1
     assert await count_users(connection) == 1
+
+
+async def test_the_app_tunes_the_collector_while_it_serves_and_restores_it_after(
+    shared_engine: AsyncEngine, connection: AsyncConnection
+) -> None:
+    before = gc.get_threshold()
+    http = await start_client(
+        Bot(TOKEN, session=RecordingSession()), CountingConnections(connection), shared_engine
+    )
+
+    serving = gc.get_threshold()
+    await http.close()
+
+    assert serving == (YOUNG_GENERATION_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before
