@@ -43,6 +43,7 @@ from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.web import build_web_app
 from tests.factories import MessageFactory, TelegramUserFactory, UpdateFactory
+from tests.locales import said
 
 # create_engine's pool: pool_size 10 + max_overflow 10. The raw asyncpg pool gets as many connections.
 POOL_CONNECTIONS = 20
@@ -166,7 +167,7 @@ async def ceiling(bench: Bench) -> Measurement:
     updates = mount(workload.help.updates, bot)
     session.reset()
     timing = await _feed_all(dispatcher, bot, updates, bench.concurrency)
-    expect_replies(session.sent_texts(), [texts.HELP] * len(updates), "ceiling")
+    expect_replies(session.sent_texts(), [said("en", texts.help_text)] * len(updates), "ceiling")
     return Measurement("ceiling", "1  ceiling: /help, no database", len(updates), timing)
 
 
