@@ -9,7 +9,10 @@ name goes in as it is, with nothing to escape.
 
 from __future__ import annotations
 
+from functools import cache
+
 from aiogram.types import BotCommand
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 
 
@@ -38,6 +41,12 @@ def welcome_back(first_name: str) -> str:
 
 
 def help_text() -> str:
+    return _help_text(get_i18n().current_locale)
+
+
+@cache
+def _help_text(locale: str) -> str:  # noqa: ARG001 - the cache's key: `_` reads the same locale from the context
+    """The help in the current locale: the same for every update, so built once per locale."""
     lines = [_("Here is what I understand:")]
     lines += [f"/{command} - {description}" for command, description in _commands()]
     return "\n".join(lines)
