@@ -146,3 +146,17 @@ async def test_the_command_list_is_registered_in_every_language(
         SetMyCommands(commands=COMMANDS[default_locale]),
         SetMyCommands(commands=COMMANDS[other], language_code=other),
     ]
+
+
+@pytest.mark.parametrize("language_code", ["en", "ru"])
+@pytest.mark.usefixtures("connection")
+async def test_a_name_goes_into_the_text_as_it_is(
+    dispatcher: Dispatcher, bot: Bot, session: RecordingSession, language_code: str
+) -> None:
+    # Plain text, no parse mode: markup, format fields and percent signs in a name are just characters.
+    name = "<b>{first_name}</b> {0} %s"
+    sender = TelegramUserFactory.build(first_name=name, language_code=language_code)
+
+    await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(from_user=sender)))
+
+    assert session.sent_texts() == [WELCOME[language_code].replace("Ada", name)]
