@@ -40,10 +40,10 @@ class UserLocaleMiddleware(SimpleI18nMiddleware):
         self._chosen: dict[str | None, str] = {}
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        # I18nMiddleware.__call__, with the same context variables set and reset directly: its two
-        # generator-based context managers cost more than all the rest of this, on every update.
-        locale = await self.get_locale(event, data)
-        data[self.middleware_key] = self
+        # I18nMiddleware.__call__ made cheap, for it runs on every update: a known code's locale without a
+        # coroutine, the context variables set and reset directly rather than through two generator-based
+        # context managers, and no `i18n_middleware` entry that every later copy of `data` would carry.
+        locale = self._chosen.get(_language_code(data)) or await self.get_locale(event, data)
         current = I18n.set_current(self.i18n)
         chosen = self.i18n.ctx_locale.set(locale)
         try:
@@ -53,20 +53,21 @@ class UserLocaleMiddleware(SimpleI18nMiddleware):
             I18n.reset_current(current)
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
-        user: User | None = data.get(EVENT_FROM_USER_KEY)
-        code = None if user is None else user.language_code
+        code = _language_code(data)
         locale = self._chosen.get(code)
         if locale is None:
-            locale = await self._choose(event, data)
+            try:
+                locale = await super().get_locale(event, data)
+            except ValueError:  # not a language tag: aiogram catches only Babel's UnknownLocaleError
+                locale = self.i18n.default_locale
             if len(self._chosen) < MAX_REMEMBERED_CODES:
                 self._chosen[code] = locale
         return locale
 
-    async def _choose(self, event: TelegramObject, data: dict[str, Any]) -> str:
-        try:
-            return await super().get_locale(event, data)
-        except ValueError:  # not a language tag: aiogram catches only Babel's UnknownLocaleError
-            return self.i18n.default_locale
+
+def _language_code(data: dict[str, Any]) -> str | None:
+    user: User | None = data.get(EVENT_FROM_USER_KEY)
+    return None if user is None else user.language_code
 
 
 async def register_commands(bot: Bot, i18n: I18n) -> None:
