@@ -1,6 +1,6 @@
 """The database server every test layer shares.
 
-By default the suite starts a throwaway PostgreSQL of its own (pytest-postgresql's `postgresql_proc`). With
+By default the suite starts a throwaway PostgreSQL of its own (pytest-postgresql's executor). With
 TEST_DATABASE_URL set (for example `postgresql://postgres@127.0.0.1:5432/postgres`, as in the GitHub Actions
 job with its service container) it uses that server instead; the URL's database is only used to create and
 drop the test databases, which get names of their own.
@@ -10,43 +10,124 @@ On that server the migrations run once, into a template database. Tests then get
 - `isolated_database_url`: a fresh copy of the template (CREATE DATABASE ... TEMPLATE), for tests that commit
   or open several connections;
 - `alembic_engine`: an empty database, for the migration suite.
+
+TEST_MIGRATIONS_FROM=<checkout> builds the template from that checkout's alembic.ini and migrations instead of
+this one's: the compatibility gate (`.ci/verify compat`) runs a previous release's tests against the schema
+of the next one's migrations.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import port_for
 import pytest
 from alembic import command
 from alembic.config import Config
-from pytest_postgresql import factories
 from pytest_postgresql.executors import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from telegram_bot.config import parse_database_url
 from telegram_bot.db.engine import create_engine
 
 TEST_DATABASE_URL_VARIABLE = "TEST_DATABASE_URL"
+MIGRATIONS_FROM_VARIABLE = "TEST_MIGRATIONS_FROM"
 ROOT_REFUSAL = (
     "PostgreSQL refuses to run as root, so the tests cannot start their own server. Run them as an "
     f"unprivileged user, or point them at a running server: {TEST_DATABASE_URL_VARIABLE}="
     "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 
-postgresql_own_server = factories.postgresql_proc(
-    host="127.0.0.1",
-    port=None,
-    dbname="telegram_bot_tests",
-    # Throwaway data: durability buys nothing and costs seconds.
-    postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-)
+# Throwaway data: durability buys nothing and costs seconds.
+SERVER_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
+
+def postgres_bindir() -> Path:
+    """Where PostgreSQL's server programs are, as pg_config says."""
+    pg_config = shutil.which("pg_config")
+    if pg_config is None:
+        pytest.exit(
+            "pg_config not found: install PostgreSQL's server binaries, or point the tests at a running "
+            f"server with {TEST_DATABASE_URL_VARIABLE}",
+            returncode=2,
+        )
+    found = subprocess.run([pg_config, "--bindir"], check=True, capture_output=True, text=True)  # noqa: S603
+    return Path(found.stdout.strip())
+
+
+class CachedClusterExecutor(PostgreSQLExecutor):
+    """pytest-postgresql's executor, starting from a copy of a cluster initdb made once, not a new initdb.
+
+    initdb takes 1-2 s here, copying its result about 0.1 s: initdb would be most of a one-file test run. The
+    cluster is kept in `cache` (pytest's cache directory), one per PostgreSQL version.
+    """
+
+    def __init__(self, cache: Path, **options: Any) -> None:
+        super().__init__(**options)
+        self._cache = cache
+
+    def init_directory(self) -> None:
+        if Path(self.datadir).is_dir():
+            return  # started again after a stop: the server's own data
+        shutil.copytree(self._cluster(), self.datadir, symlinks=True)
+
+    def _cluster(self) -> Path:
+        cluster = self._cache / f"cluster-{self.version}"
+        if cluster.is_dir():
+            return cluster
+        staging = Path(tempfile.mkdtemp(dir=self._cache))
+        # --no-sync: each run throws its copy away, so the cluster need not reach the disk now.
+        initdb = [str(Path(self.executable).parent / "initdb"), "-D", str(staging / "data"), "-U", self.user]
+        options = ["-A", "trust", "--no-sync"]
+        environment = os.environ | self.envvars  # the locale the executor gives its own initdb
+        subprocess.run([*initdb, *options], check=True, capture_output=True, env=environment)  # noqa: S603
+        try:
+            # Atomic: of two runs that made a cluster at once, the first one's is kept.
+            (staging / "data").rename(cluster)
+        except OSError:
+            if not cluster.is_dir():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return cluster
+
+
+@pytest.fixture(scope="session")
+def postgresql_own_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PostgreSQLExecutor]:
+    """A PostgreSQL of the run's own, in a temporary directory, stopped and removed afterwards."""
+    cache = getattr(request.config, "cache", None)
+    directory = tmp_path_factory.mktemp("postgresql")
+    executor = CachedClusterExecutor(
+        cache=cache.mkdir("postgresql") if cache is not None else directory,
+        executable=str(postgres_bindir() / "pg_ctl"),
+        host="127.0.0.1",
+        port=port_for.get_port(None),
+        datadir=str(directory / "data"),
+        unixsocketdir=str(directory),
+        logfile=str(directory / "server.log"),
+        startparams="-w",
+        dbname="telegram_bot_tests",
+        postgres_options=SERVER_OPTIONS,
+    )
+    executor.start()
+    try:
+        yield executor
+    finally:
+        executor.stop()
+        executor.clean_directory()
 
 
 @dataclass(frozen=True)
@@ -80,6 +161,8 @@ class Server:
 
 
 def _server_from_url(value: str) -> Server:
+    from telegram_bot.config import parse_database_url  # noqa: PLC0415 - pydantic-settings, only for this
+
     url = parse_database_url(value)
     return Server(
         host=url.host or "127.0.0.1",
@@ -114,9 +197,30 @@ def unique_name(prefix: str) -> str:
 
 def migrate_to_head(url: URL) -> None:
     """Run the real migrations, as `alembic upgrade head` would, into the database at `url`."""
+    if checkout := os.environ.get(MIGRATIONS_FROM_VARIABLE):
+        _migrate_from(checkout, url)
+        return
     config = Config("alembic.ini")
     config.attributes["connection"] = create_async_engine(url, poolclass=NullPool)
     command.upgrade(config, "head")
+
+
+def _migrate_from(checkout: str, url: URL) -> None:
+    """`alembic upgrade head` in another checkout: its own alembic.ini, migrations and code, in a process."""
+    environment = os.environ | {"DATABASE_URL": url.render_as_string(hide_password=False)}
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=checkout,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        pytest.exit(
+            f"{MIGRATIONS_FROM_VARIABLE}={checkout}: `alembic upgrade head` failed:\n{done.stderr}", 1
+        )
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,11 @@ Paths, in order (each from an empty users table, with the same N users, warmed u
   3   webhook: the same /start for N new users POSTed over HTTP to build_web_app, from another process;
   4   database limit: the real path's own upsert statement through a raw asyncpg pool, one per update;
   5   reference: the common template pattern (benchmarks/reference.py) behind aiogram's default webhook
-      handler, timed until every row is written and every reply sent;
+      handler, timed until every row is written and every reply sent, on asyncio's own event loop, as the
+      pattern runs (5u: the same on uvloop, for comparison; no target);
   6   real process: `python -m telegram_bot` in webhook mode, replies over HTTP to a fake Bot API; also its
-      time to ready and its peak RSS after the load, next to a bare `python -c "import aiogram"`.
+      time to ready and its peak RSS after the load, next to a bare `python -c "import aiogram"`'s.
+Paths 1-4 and 6 run the project on its own event loop (uvloop where installed).
 A missed target is reported, not failed (exit 0); a lost update makes the run invalid (exit 1).
 """
 
@@ -22,8 +24,11 @@ import os
 import platform
 import pstats
 import sys
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiogram
 import asyncpg
@@ -38,13 +43,15 @@ from benchmarks.database import (
     own_server,
 )
 from benchmarks.paths import Bench, Measurement
-from benchmarks.process import bare_aiogram, real_process
+from benchmarks.process import REAL_PROCESS, REFERENCE_PROCESS, bare_aiogram, run_program
 from benchmarks.report import Results, json_line, table
 from benchmarks.workload import TOKEN, InvalidRunError, Table, build_workload
 from telegram_bot.log import configure_logging
+from telegram_bot.loop import LoopFactory, loop_factory
 
 DEFAULT_UPDATES = 3000
 DEFAULT_CONCURRENCY = 32
+T = TypeVar("T")
 
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -86,46 +93,90 @@ def _progress(measurement: Measurement) -> None:
     print(f"  {measurement.label:<44} {measurement.rate:>8.0f} updates/s", file=sys.stderr, flush=True)
 
 
-async def _run(url: URL, arguments: argparse.Namespace) -> Results:
-    size = arguments.updates
-    workload = build_workload(size, warm_up=max(20, min(300, size // 10)))
+async def _environment(url: URL) -> dict[str, Any]:
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        results = Results(
-            updates=size,
-            concurrency=arguments.concurrency,
-            environment={
-                "postgresql": await connection.fetchval("SHOW server_version"),
-                "synchronous_commit": await connection.fetchval("SHOW synchronous_commit"),
-                "cpus": os.cpu_count(),
-                "load_average": f"{os.getloadavg()[0]:.2f} at start",
-                "python": platform.python_version(),
-                "aiogram": aiogram.__version__,
-            },
-        )
-        bench = Bench(url, workload, arguments.concurrency, Table(connection))
+        return {
+            "postgresql": await connection.fetchval("SHOW server_version"),
+            "synchronous_commit": await connection.fetchval("SHOW synchronous_commit"),
+            "cpus": os.cpu_count(),
+            "load_average": f"{os.getloadavg()[0]:.2f} at start",
+            "python": platform.python_version(),
+            "aiogram": aiogram.__version__,
+        }
+    finally:
+        await connection.close()
 
-        def add(*measurements: Measurement) -> None:
-            for measurement in measurements:
-                results.measurements.append(measurement)
-                _progress(measurement)
 
-        add(await paths.ceiling(bench))
-        new, returning, results.statements = await paths.real_path(bench)
+def _in_loop(factory: LoopFactory | None, work: Coroutine[Any, Any, T]) -> T:
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(work)
+
+
+async def _on_table(url: URL, work: Callable[[Table], Awaitable[T]]) -> T:
+    """`work` with the benchmark's own connection to the users table, made in the running loop."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return await work(Table(connection))
+    finally:
+        await connection.close()
+
+
+def _run(url: URL, arguments: argparse.Namespace) -> Results:
+    """Every path, each on its event loop: the project's (uvloop where installed) for the paths that run the
+    project's code, asyncio's default loop for the reference, as the common pattern runs.
+    """
+    size = arguments.updates
+    workload = build_workload(size, warm_up=max(20, min(300, size // 10)))
+    project_loop = loop_factory()
+    results = Results(
+        updates=size, concurrency=arguments.concurrency, environment=_in_loop(None, _environment(url))
+    )
+    results.environment["event_loop"] = {
+        "project": "uvloop" if project_loop is not None else "asyncio",
+        "reference": "asyncio",
+    }
+
+    def bench(table: Table) -> Bench:
+        return Bench(url, workload, arguments.concurrency, table)
+
+    def add(*measurements: Measurement) -> None:
+        for measurement in measurements:
+            results.measurements.append(measurement)
+            _progress(measurement)
+
+    async def project_paths(table: Table) -> None:
+        add(await paths.ceiling(bench(table)))
+        new, returning, results.statements = await paths.real_path(bench(table))
         add(new, returning)
-        add(await paths.webhook(bench))
-        add(*await paths.database_limit(bench, results.statements))
-        add(await paths.reference(bench))
-        process = await real_process(bench)
+        add(await paths.webhook(bench(table)))
+        add(*await paths.database_limit(bench(table), results.statements))
+
+    async def reference(table: Table) -> Measurement:
+        return await paths.reference(bench(table))
+
+    async def reference_process(table: Table) -> Measurement:
+        return (await run_program(bench(table), REFERENCE_PROCESS)).measurement
+
+    async def real_process(table: Table) -> None:
+        process = await run_program(bench(table), REAL_PROCESS)
         add(process.measurement)
         results.ready_seconds = process.ready_seconds
         results.bot_memory = process.memory
-        results.bare_aiogram = await bare_aiogram()
-        results.environment["load_average"] += f", {os.getloadavg()[0]:.2f} at end"
+        bare = await bare_aiogram()
+        results.bare_aiogram, results.bare_import_seconds = bare.memory, bare.seconds
         if arguments.profile is not None:
-            await paths.profile_real_path(bench, arguments.profile)
-    finally:
-        await connection.close()
+            await paths.profile_real_path(bench(table), arguments.profile)
+
+    _in_loop(project_loop, _on_table(url, project_paths))
+    add(_in_loop(None, _on_table(url, reference)))
+    if project_loop is not None:
+        # Not a target: how much of the project's lead the loop alone would give the reference.
+        on_uvloop = _in_loop(project_loop, _on_table(url, reference))
+        add(replace(on_uvloop, key="reference_uvloop", label="5u reference on uvloop (no target)"))
+    add(_in_loop(project_loop, _on_table(url, reference_process)))
+    _in_loop(project_loop, _on_table(url, real_process))
+    results.environment["load_average"] += f", {os.getloadavg()[0]:.2f} at end"
     return results
 
 
@@ -152,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack:
             server = arguments.database_url or stack.enter_context(own_server())
             url = stack.enter_context(fresh_database(server))
-            results = asyncio.run(_run(url, arguments))
+            results = _run(url, arguments)
     except InvalidRunError as error:
         print(f"\nBENCHMARK INVALID: {error}", file=sys.stderr)
         return 1

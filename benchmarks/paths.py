@@ -42,10 +42,10 @@ from telegram_bot.bot import texts
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.web import build_web_app
-from tests.factories import MessageFactory, TelegramUserFactory, UpdateFactory
 from tests.locales import said
+from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
-# create_engine's pool: pool_size 10 + max_overflow 10. The raw asyncpg pool gets as many connections.
+# create_engine's pool: 20 connections, no overflow. The raw asyncpg pool gets as many.
 POOL_CONNECTIONS = 20
 
 

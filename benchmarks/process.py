@@ -1,6 +1,7 @@
 """The real `python -m telegram_bot` process in webhook mode: time to ready, throughput over HTTP with its
 replies going over HTTP to a fake Bot API (tests/fakes.py), and its memory after that load; and the memory of
-a bare `python -c "import aiogram"` beside it.
+a bare `python -c "import aiogram"` beside it. The reference, run as a process the same way, under the same
+load and with the same fake Bot API, for the comparison of whole processes.
 """
 
 from __future__ import annotations
@@ -123,12 +124,33 @@ async def _wait_until_ready(base: str, process: asyncio.subprocess.Process) -> N
     raise InvalidRunError(f"the bot was not ready within {READY_WITHIN_SECONDS:g} s")
 
 
+@dataclass(frozen=True)
+class Program:
+    """A bot run as a process of its own: `python -m module`, configured by the environment."""
+
+    module: str
+    key: str
+    label: str
+
+
+REAL_PROCESS = Program("telegram_bot", "process", "6  real process: /start over HTTP, new users")
+# The common pattern served as its templates serve it (benchmarks/reference.py's main).
+REFERENCE_PROCESS = Program(
+    "benchmarks.reference", "reference_process", "5p reference process: /start over HTTP"
+)
+
+
 async def _measure(
-    bench: Bench, api: FakeBotAPI, process: asyncio.subprocess.Process, base: str, spawned: float
+    bench: Bench,
+    program: Program,
+    api: FakeBotAPI,
+    process: asyncio.subprocess.Process,
+    base: str,
+    spawned: float,
 ) -> ProcessResult:
     """Time the bot to ready from `spawned`, load it with N new users' /start, read its CPU and memory."""
     workload, table = bench.workload, bench.table
-    what = "6 real process"
+    what = program.label
     await _wait_until_ready(base, process)
     ready_seconds = time.monotonic() - spawned
     warm_up = workload.warm_new
@@ -145,9 +167,7 @@ async def _measure(
     memory = memory_of(process.pid)
     expect_replies(_sent_messages(api) + load.replies, workload.new.welcomes(), what)
     await table.expect_rows(workload.size, what)
-    measurement = Measurement(
-        "process", "6  real process: /start over HTTP, new users", workload.size, timing
-    )
+    measurement = Measurement(program.key, program.label, workload.size, timing)
     return ProcessResult(ready_seconds, measurement, memory)
 
 
@@ -168,7 +188,7 @@ def _tail(log: IO[bytes]) -> str:
     return log.read().decode(errors="replace")[-3000:]
 
 
-async def real_process(bench: Bench) -> ProcessResult:
+async def run_program(bench: Bench, program: Program) -> ProcessResult:
     """Start the bot against a fake Bot API, measure it, stop it with SIGTERM; it must exit 0."""
     port = free_port()
     async with fake_bot_api() as (api, api_url):
@@ -181,14 +201,14 @@ async def real_process(bench: Bench) -> ProcessResult:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "telegram_bot",
+                program.module,
                 env=_environment(bench.url, api_url, port),
                 cwd=directory,
                 stdout=log,
                 stderr=log,
             )
             try:
-                result = await _measure(bench, api, process, f"http://127.0.0.1:{port}", started)
+                result = await _measure(bench, program, api, process, f"http://127.0.0.1:{port}", started)
             except InvalidRunError as error:
                 raise InvalidRunError(f"{error}\nthe bot's output ends with:\n{_tail(log)}") from None
             finally:
@@ -200,8 +220,16 @@ async def real_process(bench: Bench) -> ProcessResult:
     return result
 
 
-async def bare_aiogram() -> Memory:
-    """The memory of a Python process that imported aiogram and nothing else: any aiogram bot's floor."""
+@dataclass(frozen=True)
+class BareAiogram:
+    """A Python process that imported aiogram and nothing else: any aiogram bot's floor."""
+
+    memory: Memory
+    seconds: float  # from spawning it to its import done, as the bot's ready time is timed from its spawn
+
+
+async def _import_aiogram() -> BareAiogram:
+    started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -212,7 +240,14 @@ async def bare_aiogram() -> Memory:
     assert process.stdin is not None  # noqa: S101 - asked for just above
     assert process.stdout is not None  # noqa: S101 - likewise
     await process.stdout.readline()
+    seconds = time.monotonic() - started
     memory = memory_of(process.pid)
     process.stdin.close()
     await process.wait()
-    return memory
+    return BareAiogram(memory, seconds)
+
+
+async def bare_aiogram(times: int = 3) -> BareAiogram:
+    """The median of `times` bare imports: one import's time varies by a second with the machine's load."""
+    imports = sorted([await _import_aiogram() for _ in range(times)], key=lambda bare: bare.seconds)
+    return imports[len(imports) // 2]

@@ -7,13 +7,19 @@
 - aiogram's default webhook handler serves it: SimpleRequestHandler(dispatcher, bot, secret_token=...), which
   answers 200 before handling (handle_in_background=True).
 The engine is the project's own create_engine (the same pool size), so only the pattern differs.
+
+`python -m benchmarks.reference` runs it as a process of its own, as the templates do: aiohttp's web.run_app
+on asyncio's own event loop, its replies sent by aiogram's default session to TELEGRAM_API_URL.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message, TelegramObject
 from aiogram.utils.i18n import SimpleI18nMiddleware
@@ -26,6 +32,8 @@ from benchmarks.workload import SECRET, WEBHOOK_PATH
 from telegram_bot.bot import texts
 from telegram_bot.bot.i18n import build_i18n
 from telegram_bot.bot.middlewares import Handler
+from telegram_bot.config import parse_database_url
+from telegram_bot.db.engine import create_engine
 from telegram_bot.db.models import User
 from telegram_bot.languages import SOURCE_LOCALE
 
@@ -87,3 +95,28 @@ def build_reference_app(dispatcher: Dispatcher, bot: Bot) -> web.Application:
     app = web.Application()
     SimpleRequestHandler(dispatcher, bot, secret_token=SECRET).register(app, path=WEBHOOK_PATH)
     return app
+
+
+async def _ready(_request: web.Request) -> web.Response:
+    """Only for the benchmark, to know when it listens: the pattern itself has no readiness check."""
+    return web.json_response({"status": "ready"})
+
+
+def main() -> None:
+    """Serve the reference on PORT until SIGTERM, with the bot process's settings (benchmarks/process.py)."""
+    engine = create_engine(parse_database_url(os.environ["DATABASE_URL"]))
+    api = TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"])
+    bot = Bot(os.environ["TELEGRAM_TOKEN"], session=AiohttpSession(api=api))
+    app = build_reference_app(build_reference_dispatcher(engine), bot)
+    app.router.add_get("/readyz", _ready)
+
+    async def close(_app: web.Application) -> None:
+        await bot.session.close()
+        await engine.dispose()
+
+    app.on_cleanup.append(close)
+    web.run_app(app, host="127.0.0.1", port=int(os.environ["PORT"]), access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from telegram_bot.config import ConfigurationError, DatabaseSettings, LoggingSettings, load
 from telegram_bot.db import metadata
+from telegram_bot.db.schema import not_retired
 from telegram_bot.log import configure_logging
 
 # Any fixed number: every process that migrates this database takes the same lock, so two deploys that start
@@ -48,6 +49,7 @@ def run_migrations_offline() -> None:
     context.configure(
         dialect_name="postgresql",
         target_metadata=target_metadata,
+        include_object=not_retired,
         literal_binds=True,
         compare_type=True,
         compare_server_default=True,
@@ -59,6 +61,7 @@ def do_run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=not_retired,
         compare_type=True,
         compare_server_default=True,
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from sqlalchemy import text
 
+from telegram_bot import loop
 from telegram_bot.config import ConfigurationError, Settings, load
+from telegram_bot.db import metadata
 from telegram_bot.db.engine import create_engine, describe_database_error
 from telegram_bot.db.schema import schema_status
 from telegram_bot.log import SecretRedactor, configure_logging
@@ -35,20 +36,20 @@ def _failed(name: str, detail: str) -> None:
 
 
 async def check(settings: Settings) -> int:
-    """One line per check: the database answers, and its schema is at the migrations' head."""
+    """One line per check: the database answers, and its schema is at the migrations' head or compatible."""
     redact = SecretRedactor(settings.secrets()).redact
     engine = create_engine(settings.url, pool_size=1)
     try:
         async with engine.connect() as connection:
             version = (await connection.execute(text("SHOW server_version"))).scalar_one()
         _passed("database", f"connected to PostgreSQL {version}")
-        status = await schema_status(engine)
+        status = await schema_status(engine, metadata)
     except Exception as error:  # noqa: BLE001 - any failure is the check's answer
         _failed("database", redact(describe_database_error(error)))
         return 1
     finally:
         await engine.dispose()
-    if not status.is_current:
+    if not status.is_usable:
         _failed("schema", status.describe())
         return 1
     _passed("schema", status.describe())
@@ -69,11 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
     if arguments.command == "check":
         _passed("settings", "valid")
-        return asyncio.run(check(settings))
+        return loop.run(check(settings))
     # Imported here: aiogram takes seconds to import, and a settings error or `check` should not wait for it.
     from telegram_bot.runner import run  # noqa: PLC0415
 
-    return asyncio.run(run(settings))
+    return loop.run(run(settings))
 
 
 if __name__ == "__main__":

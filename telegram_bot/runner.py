@@ -20,6 +20,7 @@ from telegram_bot.bot.dispatcher import build_bot, build_dispatcher
 from telegram_bot.bot.i18n import build_i18n, register_commands
 from telegram_bot.bot.middlewares import InFlightMiddleware
 from telegram_bot.config import Settings
+from telegram_bot.db import metadata
 from telegram_bot.db.engine import (
     autocommit,
     create_engine,
@@ -28,6 +29,7 @@ from telegram_bot.db.engine import (
 )
 from telegram_bot.db.schema import schema_status
 from telegram_bot.log import get_logger
+from telegram_bot.loop import loop_name
 from telegram_bot.web import build_web_app
 
 log = get_logger(__name__)
@@ -76,9 +78,14 @@ async def wait_for_database(engine: AsyncEngine, within: float) -> None:
 
 
 async def check_schema(engine: AsyncEngine) -> None:
-    status = await schema_status(engine)
-    if not status.is_current:
+    status = await schema_status(engine, metadata)
+    if not status.is_usable:
         raise StartupError(status.describe())
+    if status.is_ahead:
+        # A newer release migrated the database: its deploy is under way or failed, or this is a rollback.
+        log.warning(
+            "schema ahead of this code, and compatible with it", revision=status.current, head=status.head
+        )
 
 
 @asynccontextmanager
@@ -199,7 +206,7 @@ async def run(settings: Settings) -> int:
                 # What start-up built lives as long as the process: out of the collector's way, it halves the
                 # time garbage collection takes per update.
                 gc.freeze()
-                log.info("starting", mode=settings.bot_mode)
+                log.info("starting", mode=settings.bot_mode, event_loop=loop_name())
                 if webhook:
                     await serve_webhook(settings, bot, dispatcher, i18n, engine, stop)
                 else:

@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from telegram_bot.db import metadata
 from telegram_bot.db.engine import is_database_unavailable
 from telegram_bot.db.schema import schema_status
 from telegram_bot.log import get_logger
@@ -155,14 +156,14 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            status = await schema_status(request.app[ENGINE])
+            status = await schema_status(request.app[ENGINE], metadata)
     except Exception as error:
         if is_database_unavailable(error):
             return web.json_response({"status": "unavailable", "reason": "database unreachable"}, status=503)
         raise
-    if not status.is_current:
+    if not status.is_usable:
         return web.json_response({"status": "unavailable", "reason": status.describe()}, status=503)
-    return web.json_response({"status": "ready", "revision": status.current})
+    return web.json_response({"status": "ready", "revision": status.current, "head": status.head})
 
 
 def build_web_app(

@@ -1,21 +1,31 @@
-"""Fixtures shared by the tests that run servers: the fake Bot API, and empty databases."""
+"""Fixtures shared by the tests that run servers: the fake Bot API, and empty databases.
+
+The fake Bot API is imported where it is used: it brings aiogram, whose import alone takes seconds, and the
+database tests, which share this file, need none of it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy import URL
 
 from conftest import Server, unique_name
-from tests.fakes import FakeBotAPI
-from tests.process import TOKEN
+
+if TYPE_CHECKING:
+    from tests.fakes import FakeBotAPI
 
 
 @pytest.fixture
 async def bot_api() -> AsyncIterator[tuple[FakeBotAPI, str]]:
     """A fake Bot API server on 127.0.0.1 and its base URL, for TELEGRAM_API_URL."""
+    from aiohttp.test_utils import TestServer
+
+    from tests.fakes import FakeBotAPI
+    from tests.process import TOKEN
+
     api = FakeBotAPI(token=TOKEN)
     server = TestServer(api.app(), host="127.0.0.1")
     await server.start_server()

@@ -1,4 +1,4 @@
-"""factory-boy factories: database rows and the Telegram objects that arrive in updates.
+"""factory-boy factories of database rows; those of Telegram's objects are in tests/updates.py.
 
 The row factory only builds objects; `tests/db/conftest.py` persists them through the test's session, so no
 factory holds a session of its own (factory-boy is synchronous, the session is not).
@@ -6,11 +6,7 @@ factory holds a session of its own (factory-boy is synchronous, the session is n
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import factory
-from aiogram.types import Chat, Message, Update
-from aiogram.types import User as TelegramUser
 
 from telegram_bot.db.models import User
 
@@ -25,43 +21,3 @@ class UserFactory(factory.alchemy.SQLAlchemyModelFactory):  # type: ignore[misc]
     last_name = factory.Faker("last_name")
     username = factory.Sequence(lambda n: f"user_{n}")
     language_code = "en"
-
-
-class TelegramUserFactory(factory.Factory):  # type: ignore[misc]
-    class Meta:
-        model = TelegramUser
-
-    id = factory.Sequence(lambda n: 20_000_000_000 + n)
-    is_bot = False
-    first_name = factory.Faker("first_name")
-    last_name = factory.Faker("last_name")
-    username = factory.Sequence(lambda n: f"tg_user_{n}")
-    language_code = "en"
-
-
-class PrivateChatFactory(factory.Factory):  # type: ignore[misc]
-    class Meta:
-        model = Chat
-
-    id = factory.Sequence(lambda n: 20_000_000_000 + n)
-    type = "private"
-
-
-class MessageFactory(factory.Factory):  # type: ignore[misc]
-    class Meta:
-        model = Message
-
-    message_id = factory.Sequence(lambda n: n + 1)
-    date = factory.LazyFunction(lambda: datetime.now(tz=UTC).replace(microsecond=0))
-    from_user = factory.SubFactory(TelegramUserFactory)
-    # A private chat's id is the user's id.
-    chat = factory.LazyAttribute(lambda message: PrivateChatFactory.build(id=message.from_user.id))
-    text = "/start"
-
-
-class UpdateFactory(factory.Factory):  # type: ignore[misc]
-    class Meta:
-        model = Update
-
-    update_id = factory.Sequence(lambda n: 500_000_000 + n)
-    message = factory.SubFactory(MessageFactory)

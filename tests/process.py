@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from telegram_bot.db.models import User
-from tests.factories import MessageFactory, UpdateFactory
+from tests.updates import MessageFactory, UpdateFactory
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 WEBHOOK_SECRET = "runtime-test-secret"
@@ -90,7 +90,10 @@ def _run_main(environment: dict[str, str], cwd: str, arguments: list[str], stdou
 def _preloaded() -> multiprocessing.context.ForkServerContext:
     """Processes forked from a server that imported the bot once (aiogram alone takes about 3 s to import)."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["telegram_bot.runner", "telegram_bot.__main__", "tests.process"])
+    # uvloop: the loop main() sets up (a module that is not installed is skipped).
+    context.set_forkserver_preload(
+        ["telegram_bot.runner", "telegram_bot.__main__", "uvloop", "tests.process"]
+    )
     return context
 
 

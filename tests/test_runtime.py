@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from sqlalchemy import URL
@@ -24,6 +25,11 @@ from tests.process import (
     update_json,
     webhook_environment,
 )
+
+
+def started(log: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bot's "starting" log line."""
+    return next(entry for entry in log if entry["event"] == "starting")
 
 
 async def test_polling_answers_start_and_stops_cleanly_on_sigterm(
@@ -55,6 +61,7 @@ async def test_polling_answers_start_and_stops_cleanly_on_sigterm(
     assert status == 0
     assert log[-1]["event"] == "stopped"
     assert TOKEN not in json.dumps(log)
+    assert started(log)["event_loop"] == "uvloop"
 
 
 async def test_webhook_mode_registers_its_webhook_answers_start_and_stops_cleanly(
@@ -73,7 +80,7 @@ async def test_webhook_mode_registers_its_webhook_answers_start_and_stops_cleanl
             answered = await http.post("/webhook", json=update, headers={SECRET_HEADER: WEBHOOK_SECRET})
         (sent,) = api.calls_to("sendMessage")
     finally:
-        status, _ = await stop_bot(process)
+        status, log = await stop_bot(process)
 
     assert registration["url"] == "https://bot.example.test/webhook"
     assert registration["secret_token"] == WEBHOOK_SECRET
@@ -84,6 +91,8 @@ async def test_webhook_mode_registers_its_webhook_answers_start_and_stops_cleanl
     sender = update["message"]["from"]
     assert await stored_users(isolated_database_url) == [(sender["id"], sender["first_name"])]
     assert status == 0
+    # Forked from the test's preloaded server, the bot still sets up its own loop.
+    assert started(log)["event_loop"] == "uvloop"
 
 
 async def test_start_up_gives_up_on_an_unreachable_database(empty_database_url: URL, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message, Update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,11 +42,19 @@ async def hint(message: Message) -> None:
     await message.answer(texts.hint())
 
 
+async def from_a_person(message: Message) -> bool:
+    """The router's filter: messages from people, not bots.
+
+    A coroutine, because aiogram runs a plain function, a magic filter (F) included, in a worker thread.
+    """
+    return message.from_user is not None and not message.from_user.is_bot
+
+
 def build_router() -> Router:
     """A new router each time: a router can be attached to one dispatcher only."""
     router = Router(name="registration")
     # Registration is for people: bots, channels and anonymous admins have no profile to keep.
-    router.message.filter(F.from_user.is_bot.is_(False))
+    router.message.filter(from_a_person)
     router.message.register(start, CommandStart())
     router.message.register(help_command, Command("help"))
     router.message.register(hint)

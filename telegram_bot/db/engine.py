@@ -6,8 +6,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def create_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    """An asyncpg engine with a bounded pool.
+def create_engine(url: URL, *, pool_size: int = 20, max_overflow: int = 0) -> AsyncEngine:
+    """An asyncpg engine with a bounded pool, its connections opened on demand and kept.
+
+    No overflow: SQLAlchemy closes an overflow connection as soon as it is returned, so a burst above the pool
+    size would open and close a connection for every few updates, each costing more than the update itself.
 
     A connection that died with the server is invalidated on its first error, and the pool then replaces
     every connection older than that error, so the engine recovers from a restart without a ping per checkout.

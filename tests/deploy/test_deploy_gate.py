@@ -1,18 +1,19 @@
 """The deploy gate, read from the files that define it.
 
 `.github/workflows/ci.yml` must verify every push and pull request and deploy to Railway only what passed,
-only from main; `railway.toml` must migrate before the new deployment starts and switch traffic only once it
-is ready. These tests pin those properties, so that an edit that quietly opens the gate fails here first.
-They need no database.
+only from main, with actions and a CLI pinned so that a moved tag or a skipped install script cannot change
+what runs. These tests pin those properties, so that an edit that quietly opens the gate fails here first.
+What the deploy itself does is tested by running its script (test_deploy_script.py); what Railway is told to
+run, by rendering .railway/railway.py (test_railway_iac.py). They need no database.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,45 +21,15 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from telegram_bot.runner import SHUTDOWN_GRACE_SECONDS
-
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_FILE = ROOT / ".github" / "workflows" / "ci.yml"
-RAILWAY_FILE = ROOT / "railway.toml"
+CLI_DIRECTORY = ROOT / ".ci" / "railway-cli"
 DEPLOY_JOB = "deploy"
 VERIFY_JOB = "verify"
 
 # The first major of each action that runs on Node 24: the ones before run on the deprecated Node 20.
 MINIMUM_MAJOR = {"actions/checkout": 5, "actions/setup-python": 6, "actions/cache": 5}
 MINIMUM_POSTGRES_MAJOR = 17
-
-# Railway's documented config-as-code keys (https://docs.railway.com/config-as-code/reference). There is no
-# offline copy of its JSON schema, so this is the check: a misspelt key would otherwise be ignored silently.
-RAILWAY_TOP_LEVEL_KEYS = {"$schema", "build", "deploy", "environments"}
-RAILWAY_BUILD_KEYS = {
-    "builder",
-    "watchPatterns",
-    "buildCommand",
-    "dockerfilePath",
-    "railpackVersion",
-    "nixpacksConfigPath",
-    "nixpacksPlan",
-    "nixpacksVersion",
-}
-RAILWAY_DEPLOY_KEYS = {
-    "startCommand",
-    "preDeployCommand",
-    "multiRegionConfig",
-    "healthcheckPath",
-    "healthcheckTimeout",
-    "restartPolicyType",
-    "restartPolicyMaxRetries",
-    "cronSchedule",
-    "overlapSeconds",
-    "drainingSeconds",
-}
-RAILWAY_BUILDERS = {"RAILPACK", "DOCKERFILE"}  # NIXPACKS is deprecated
-RAILWAY_RESTART_POLICIES = {"ON_FAILURE", "ALWAYS", "NEVER"}
 
 
 def _mapping(value: object, what: str) -> dict[Any, Any]:
@@ -132,12 +103,6 @@ def verify(jobs: dict[str, dict[Any, Any]]) -> dict[Any, Any]:
     return jobs[VERIFY_JOB]
 
 
-@pytest.fixture(scope="module")
-def railway() -> dict[str, Any]:
-    with RAILWAY_FILE.open("rb") as file:
-        return tomllib.load(file)
-
-
 # The workflow: triggers and privileges
 
 
@@ -161,28 +126,39 @@ def test_every_job_has_a_timeout(jobs: dict[str, dict[Any, Any]]) -> None:
         assert isinstance(job.get("timeout-minutes"), int), f"job {name} has no timeout-minutes"
 
 
+def _uses(text: str) -> list[tuple[str, str, str]]:
+    """Each `uses:` line of the workflow file as (action, ref, the comment after it)."""
+    return re.findall(r"^\s*(?:-\s+)?uses:\s*([^@\s]+)@(\S+)[ \t]*(?:#[ \t]*(.*))?$", text, re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def uses() -> list[tuple[str, str, str]]:
+    return _uses(WORKFLOW_FILE.read_text(encoding="utf-8"))
+
+
+def test_every_uses_line_is_read(jobs: dict[str, dict[Any, Any]], uses: list[tuple[str, str, str]]) -> None:
+    steps = [step for job in jobs.values() for step in _steps(job) if "uses" in step]
+    assert [f"{action}@{ref}" for action, ref, _ in uses] == [str(step["uses"]) for step in steps]
+
+
+def test_every_action_is_pinned_to_a_full_commit_sha(uses: list[tuple[str, str, str]]) -> None:
+    # A tag can be moved to other code; a commit cannot.
+    assert uses
+    for action, ref, _ in uses:
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{action}@{ref} is not pinned to a full commit SHA"
+
+
 @pytest.mark.parametrize(("action", "minimum"), sorted(MINIMUM_MAJOR.items()), ids=sorted(MINIMUM_MAJOR))
 def test_actions_are_pinned_at_or_above_their_node24_major(
-    jobs: dict[str, dict[Any, Any]], action: str, minimum: int
+    uses: list[tuple[str, str, str]], action: str, minimum: int
 ) -> None:
-    versions = [
-        str(step["uses"]).partition("@")[2]
-        for job in jobs.values()
-        for step in _steps(job)
-        if str(step.get("uses", "")).partition("@")[0] == action
-    ]
+    # The release a SHA stands for is in its comment, which Dependabot updates with the SHA.
+    versions = [comment for name, _, comment in uses if name == action]
+    assert versions, f"the workflow does not use {action}"
     for version in versions:
         match = re.fullmatch(r"v(\d+)(\.\d+)*", version)
-        assert match, f"{action}@{version} should be pinned to a release tag such as v{minimum}"
-        assert int(match.group(1)) >= minimum, f"{action}@{version} runs on Node 20: use v{minimum} or newer"
-
-
-def test_every_action_is_pinned(jobs: dict[str, dict[Any, Any]]) -> None:
-    for job in jobs.values():
-        for step in _steps(job):
-            if "uses" in step:
-                version = str(step["uses"]).partition("@")[2]
-                assert re.fullmatch(r"v\d+(\.\d+)*|[0-9a-f]{40}", version), f"{step['uses']} is not pinned"
+        assert match, f"{action}'s SHA should name its release, such as v{minimum}.0.0, in a comment"
+        assert int(match.group(1)) >= minimum, f"{action} {version} runs on Node 20: use v{minimum} or newer"
 
 
 # The verification job
@@ -273,86 +249,85 @@ def test_deploys_run_one_at_a_time_and_are_never_cancelled(
     assert cancel in {None, False} or _expression(cancel) == "github.event_name == 'pull_request'", cancel
 
 
-def test_deploy_installs_the_railway_cli_from_npm(deploy: dict[Any, Any]) -> None:
-    installs = _commands(deploy, "npm install")
-    assert any(
-        word == "@railway/cli" or word.startswith(("@railway/cli@", "@railway/cli$"))
-        for words in installs
-        for word in words
-    ), installs
+def _step_running(job: dict[Any, Any], program: str) -> dict[Any, Any]:
+    found = [step for step in _steps(job) if program in str(step.get("run", ""))]
+    assert len(found) == 1, f"{len(found)} steps run {program!r}"
+    return found[0]
 
 
-def test_deploy_runs_railway_up_in_ci_mode_for_one_service(deploy: dict[Any, Any]) -> None:
-    ups = _commands(deploy, "railway up")
-    assert len(ups) == 1, ups
-    assert "--ci" in ups[0] or "-c" in ups[0]
-    service = ups[0][ups[0].index("--service") + 1] if "--service" in ups[0] else None
-    assert service == "$RAILWAY_SERVICE_ID"
+def test_deploy_installs_the_pinned_railway_cli_from_its_lock_file(deploy: dict[Any, Any]) -> None:
+    installs = _commands(deploy, "npm ci")
+    assert len(installs) == 1, installs
+    install = installs[0]
+    assert install[install.index("--prefix") + 1] == ".ci/railway-cli"
+    # npm 12 skips install scripts that package.json does not allow; strict makes any other script an error.
+    assert "--strict-allow-scripts" in install
+    assert not {"--ignore-scripts", "--dangerously-allow-all-scripts"} & set(install)
+    assert not _commands(deploy, "npm install")
 
 
-def test_deploy_waits_for_the_deployment_to_go_live(deploy: dict[Any, Any]) -> None:
-    # `railway up --ci` may exit once the build is done, before the pre-deploy migration and the healthcheck;
-    # a later step follows the deployment until Railway reports it live or failed.
+def test_only_the_cli_may_run_an_install_script() -> None:
+    package = json.loads((CLI_DIRECTORY / "package.json").read_text(encoding="utf-8"))
+    lock = json.loads((CLI_DIRECTORY / "package-lock.json").read_text(encoding="utf-8"))
+    pinned = package["dependencies"]["@railway/cli"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pinned), f"@railway/cli {pinned} is a range, not a version"
+    assert lock["packages"]["node_modules/@railway/cli"]["version"] == pinned
+    assert package["allowScripts"] == {"@railway/cli": True}
+    with_scripts = {name for name, entry in lock["packages"].items() if entry.get("hasInstallScript")}
+    assert with_scripts == {"node_modules/@railway/cli"}
+    assert all(entry.get("integrity") for name, entry in lock["packages"].items() if name)
+
+
+def test_deploy_pins_node_where_the_cli_is_pinned(deploy: dict[Any, Any]) -> None:
+    setups = [step for step in _steps(deploy) if str(step.get("uses", "")).startswith("actions/setup-node@")]
+    assert len(setups) == 1
+    options = _mapping(setups[0].get("with"), "setup-node's inputs")
+    assert options.get("node-version-file") == ".ci/railway-cli/package.json"
+    # No cache in a job that holds the production token: nothing restored from a cache runs there.
+    assert options.get("package-manager-cache") is False
+    engines = json.loads((CLI_DIRECTORY / "package.json").read_text(encoding="utf-8"))["engines"]
+    assert re.fullmatch(r"\d+", engines["node"]), engines
+
+
+def test_deploy_runs_the_deploy_script_where_railway_sdk_is_installed(deploy: dict[Any, Any]) -> None:
+    # The CLI evaluates .railway/railway.py with the python3 on PATH; `poetry run` puts the project's first.
+    assert _commands(deploy, "poetry run .ci/deploy") == [["poetry", "run", ".ci/deploy"]]
+    installs = _commands(deploy, "poetry install")
+    assert len(installs) == 1
+    assert installs[0][installs[0].index("--only") + 1] == "deploy"
     scripts = _scripts(deploy)
-    up = next(index for index, script in enumerate(scripts) if "railway up" in script)
-    follow = [script for script in scripts[up + 1 :] if "railway deployment list" in script]
-    assert follow, "no step after `railway up` waits for the deployment's outcome"
-    assert "SUCCESS" in follow[0]
-    assert "FAILED" in follow[0]
+    order = [
+        next(i for i, script in enumerate(scripts) if word in script) for word in ("npm ci", ".ci/deploy")
+    ]
+    assert order == sorted(order), "the CLI must be installed before the deploy script runs"
 
 
-def test_deploy_reads_the_token_from_secrets_and_the_service_from_variables(deploy: dict[Any, Any]) -> None:
+def test_deploy_runs_only_on_the_tip_of_main(deploy: dict[Any, Any]) -> None:
+    tip = _step_running(deploy, "gh api")
+    assert tip.get("id") == "tip"
+    steps = _steps(deploy)
+    after = steps[steps.index(tip) + 1 :]
+    assert after
+    for step in after:
+        assert _expression(step.get("if", "")) == "steps.tip.outputs.current == 'true'", step
+
+
+def test_the_token_reaches_the_deploy_step_alone_and_the_service_is_fixed(
+    jobs: dict[str, dict[Any, Any]], deploy: dict[Any, Any]
+) -> None:
     variables = _env(deploy)
-    assert " ".join(str(variables.get("RAILWAY_TOKEN")).split()) == "${{ secrets.RAILWAY_TOKEN }}"
-    assert " ".join(str(variables.get("RAILWAY_SERVICE_ID")).split()) == "${{ vars.RAILWAY_SERVICE_ID }}"
-
-
-# Railway's config as code
-
-
-def test_railway_config_uses_only_documented_keys(railway: dict[str, Any]) -> None:
-    assert set(railway) <= RAILWAY_TOP_LEVEL_KEYS
-    build = _mapping(railway.get("build", {}), "[build]")
-    deploy = _mapping(railway.get("deploy", {}), "[deploy]")
-    assert set(build) <= RAILWAY_BUILD_KEYS, set(build) - RAILWAY_BUILD_KEYS
-    assert set(deploy) <= RAILWAY_DEPLOY_KEYS, set(deploy) - RAILWAY_DEPLOY_KEYS
-
-
-def test_railway_builds_with_railpack(railway: dict[str, Any]) -> None:
-    assert railway["build"]["builder"] in RAILWAY_BUILDERS
-    assert railway["build"]["builder"] == "RAILPACK"
-
-
-def test_railway_starts_the_bot(railway: dict[str, Any]) -> None:
-    assert railway["deploy"]["startCommand"] == "python -m telegram_bot"
-
-
-def test_railway_migrates_before_the_new_deployment_starts(railway: dict[str, Any]) -> None:
-    commands = _as_list(railway["deploy"]["preDeployCommand"])
-    assert all(isinstance(command, str) for command in commands)
-    assert [" ".join(command.split()) for command in commands] == ["alembic upgrade head"]
-
-
-def test_railway_switches_traffic_only_when_ready(railway: dict[str, Any]) -> None:
-    deploy = railway["deploy"]
-    assert deploy["healthcheckPath"] == "/readyz"
-    assert isinstance(deploy["healthcheckTimeout"], int)
-    assert deploy["healthcheckTimeout"] > 0
-
-
-def test_railway_restarts_a_crashed_bot_a_bounded_number_of_times(railway: dict[str, Any]) -> None:
-    deploy = railway["deploy"]
-    assert deploy["restartPolicyType"] in RAILWAY_RESTART_POLICIES
-    assert deploy["restartPolicyType"] == "ON_FAILURE"
-    assert isinstance(deploy["restartPolicyMaxRetries"], int)
-    assert deploy["restartPolicyMaxRetries"] >= 1
-
-
-def test_railway_lets_the_old_deployment_finish_its_updates(railway: dict[str, Any]) -> None:
-    # Railway's default is SIGKILL right after SIGTERM; the bot stops gracefully within its grace period.
-    draining = railway["deploy"]["drainingSeconds"]
-    assert isinstance(draining, int)
-    assert draining > SHUTDOWN_GRACE_SECONDS
+    # Only the step that runs .ci/deploy gets the token, not the steps that run install scripts before it.
+    assert "RAILWAY_TOKEN" not in variables
+    holders = [step for step in _steps(deploy) if "RAILWAY_TOKEN" in _env(deploy, step)]
+    assert holders == [_step_running(deploy, ".ci/deploy")]
+    token = _env(deploy, holders[0])["RAILWAY_TOKEN"]
+    assert " ".join(str(token).split()) == "${{ secrets.RAILWAY_TOKEN }}"
+    # The service is the one .railway/railway.py declares (test_railway_iac.py checks they agree).
+    assert re.fullmatch(r"[\w-]+", str(variables.get("RAILWAY_SERVICE")))
+    # Only this job gets the token: the verification job runs the pull requests' code.
+    for name, job in jobs.items():
+        if name != DEPLOY_JOB:
+            assert "secrets." not in yaml.safe_dump(job), f"job {name} reads a secret"
 
 
 # The offline validators, also run by pre-commit, run here too
@@ -380,3 +355,29 @@ def test_workflow_passes_the_validators(arguments: list[str]) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["zizmor", "--offline", ".github/"],
+        ["check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"],
+    ],
+    ids=["zizmor", "dependabot-schema"],
+)
+def test_the_supply_chain_audits_pass(arguments: list[str]) -> None:
+    # zizmor at its default persona, with no finding suppressed (the repository has no zizmor config).
+    executable = Path(sys.executable).parent / arguments[0]
+    assert executable.exists(), f"{executable} is missing: run `poetry install`"
+    assert not list((ROOT / ".github").glob("zizmor.y*ml"))
+    result = subprocess.run(
+        [str(executable), *arguments[1:]], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dependabot_moves_every_pin_forward() -> None:
+    config = _mapping(yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8")), "")
+    updates = {(update["package-ecosystem"], update["directory"]) for update in config["updates"]}
+    # The actions' SHAs, the Poetry lock (Dependabot's pip updater reads poetry.lock), and the Railway CLI.
+    assert updates == {("github-actions", "/"), ("pip", "/"), ("npm", "/.ci/railway-cli")}

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from aiogram import Bot
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import URL, func, select
+from sqlalchemy import URL, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from telegram_bot.bot import texts
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.db.models import User
+from telegram_bot.db.schema import head_revision
 from telegram_bot.web import MAX_BODY_BYTES, SECRET_HEADER, build_web_app
 from tests.bot.conftest import CountingConnections
 from tests.fakes import RecordingSession
@@ -158,6 +159,41 @@ async def test_not_ready_when_the_schema_is_behind_or_the_database_is_down(
     assert response.status == 503
     assert body["status"] == "unavailable"
     assert body["reason"].startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "reason"),
+    [
+        ("ALTER TABLE users ADD COLUMN nickname text", 200, None),
+        (
+            "ALTER TABLE users RENAME COLUMN first_name TO given_name",
+            503,
+            "column users.first_name is missing",
+        ),
+    ],
+    ids=["compatible", "incompatible"],
+)
+async def test_a_schema_ahead_of_the_code_is_ready_only_while_it_serves_the_code(
+    isolated_database_url: URL, connection: AsyncConnection, change: str, status: int, reason: str | None
+) -> None:
+    engine = create_async_engine(isolated_database_url, poolclass=NullPool)
+    async with engine.begin() as migration:
+        await migration.execute(text(change))
+        await migration.execute(text("UPDATE alembic_version SET version_num = 'f00dfeedbeef'"))
+    http = await start_client(Bot(TOKEN, session=RecordingSession()), CountingConnections(connection), engine)
+    try:
+        response = await http.get("/readyz")
+        body = await response.json()
+    finally:
+        await http.close()
+        await engine.dispose()
+
+    assert response.status == status
+    if reason is None:
+        assert body == {"status": "ready", "revision": "f00dfeedbeef", "head": head_revision()}
+    else:
+        assert body["status"] == "unavailable"
+        assert reason in body["reason"]
 
 
 @pytest.mark.parametrize(
