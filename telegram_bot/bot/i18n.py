@@ -41,15 +41,21 @@ class UserLocaleMiddleware(SimpleI18nMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         # I18nMiddleware.__call__ made cheap, for it runs on every update: a known code's locale without a
-        # coroutine, the context variables set and reset directly rather than through two generator-based
-        # context managers, and no `i18n_middleware` entry that every later copy of `data` would carry.
+        # coroutine; the context variables set and reset directly rather than through two generator-based
+        # context managers, and the locale's only when it is not the default, its variable's default value
+        # (setting a context variable makes every other one's next read slower); and no `i18n_middleware`
+        # entry that every later copy of `data` would carry.
         locale = self._chosen.get(_language_code(data)) or await self.get_locale(event, data)
         current = I18n.set_current(self.i18n)
-        chosen = self.i18n.ctx_locale.set(locale)
         try:
-            return await handler(event, data)
+            if locale == self.i18n.default_locale:
+                return await handler(event, data)
+            chosen = self.i18n.ctx_locale.set(locale)
+            try:
+                return await handler(event, data)
+            finally:
+                self.i18n.ctx_locale.reset(chosen)
         finally:
-            self.i18n.ctx_locale.reset(chosen)
             I18n.reset_current(current)
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
