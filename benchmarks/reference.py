@@ -2,7 +2,8 @@
 
 - a middleware on every update opens an SQLAlchemy AsyncSession (async_sessionmaker, expire_on_commit=False);
 - the handler selects the user by Telegram id, adds a new User or changes the loaded one, and commits;
-- it replies as the project's bot does (the same texts): both write the same rows and send the same replies;
+- it replies as the project's bot does (the same texts, localised by aiogram's own SimpleI18nMiddleware): both
+  write the same rows and send the same replies;
 - aiogram's default webhook handler serves it: SimpleRequestHandler(dispatcher, bot, secret_token=...), which
   answers 200 before handling (handle_in_background=True).
 The engine is the project's own create_engine (the same pool size), so only the pattern differs.
@@ -21,6 +22,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message, TelegramObject
+from aiogram.utils.i18n import SimpleI18nMiddleware
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy import select
@@ -28,10 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from benchmarks.workload import SECRET, WEBHOOK_PATH
 from telegram_bot.bot import texts
+from telegram_bot.bot.i18n import build_i18n
 from telegram_bot.bot.middlewares import Handler
 from telegram_bot.config import parse_database_url
 from telegram_bot.db.engine import create_engine
 from telegram_bot.db.models import User
+from telegram_bot.languages import SOURCE_LOCALE
 
 
 class SessionMiddleware(BaseMiddleware):
@@ -73,12 +77,13 @@ async def start(message: Message, session: AsyncSession) -> None:
 
 
 async def help_command(message: Message) -> None:
-    await message.answer(texts.HELP)
+    await message.answer(texts.help_text())
 
 
 def build_reference_dispatcher(engine: AsyncEngine) -> Dispatcher:
     dispatcher = Dispatcher()
     dispatcher.update.middleware(SessionMiddleware(async_sessionmaker(engine, expire_on_commit=False)))
+    SimpleI18nMiddleware(build_i18n(SOURCE_LOCALE)).setup(dispatcher)
     router = Router(name="reference")
     router.message.register(start, CommandStart())
     router.message.register(help_command, Command("help"))

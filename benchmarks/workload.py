@@ -31,6 +31,7 @@ from telegram_bot.bot import texts
 from telegram_bot.db.models import User
 from telegram_bot.web import SECRET_HEADER
 from tests.fakes import RecordingSession
+from tests.locales import said
 from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # noqa: S105 - a made-up token, as in the tests
@@ -55,10 +56,10 @@ class Batch:
         return [update.model_dump_json(by_alias=True, exclude_none=True) for update in self.updates]
 
     def welcomes(self) -> list[str]:
-        return [texts.welcome(user.first_name) for user in self.users]
+        return [said("en", texts.welcome, user.first_name) for user in self.users]
 
     def welcomes_back(self) -> list[str]:
-        return [texts.welcome_back(user.first_name) for user in self.users]
+        return [said("en", texts.welcome_back, user.first_name) for user in self.users]
 
 
 @dataclass(frozen=True)

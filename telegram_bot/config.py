@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from telegram_bot.languages import SOURCE_LOCALE, supported_locales
+
 ASYNC_DRIVER = "postgresql+asyncpg"
 _ACCEPTED_SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
 _WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -66,6 +68,13 @@ def _check_token(value: SecretStr) -> SecretStr:
 def _check_webhook_secret(value: SecretStr) -> SecretStr:
     if not _WEBHOOK_SECRET_PATTERN.fullmatch(value.get_secret_value()):
         raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+    return value
+
+
+def _check_locale(value: str) -> str:
+    supported = supported_locales()
+    if value not in supported:
+        raise ValueError(f"must be one of {', '.join(supported)}: the locales the bot has catalogs for")
     return value
 
 
@@ -113,6 +122,8 @@ class Settings(DatabaseSettings, LoggingSettings):
     # many updates at once, which also bounds the database connections they hold.
     webhook_max_connections: Annotated[int, Field(ge=1, le=100)] = 40
     railway_public_domain: str | None = None
+    # The language of users whose Telegram language the bot does not speak, or who send none.
+    default_locale: Annotated[str, AfterValidator(_check_locale)] = SOURCE_LOCALE
 
     @model_validator(mode="after")
     def _webhook_needs_secret_and_url(self) -> Self:

@@ -10,13 +10,14 @@ from contextlib import asynccontextmanager
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import AiogramError, TelegramUnauthorizedError
+from aiogram.utils.i18n import I18n
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from telegram_bot.bot.dispatcher import build_bot, build_dispatcher
+from telegram_bot.bot.i18n import build_i18n, register_commands
 from telegram_bot.bot.middlewares import InFlightMiddleware
-from telegram_bot.bot.texts import COMMANDS
 from telegram_bot.collector import serving_collector
 from telegram_bot.config import Settings
 from telegram_bot.db import metadata
@@ -116,12 +117,12 @@ async def stop_signal() -> AsyncIterator[asyncio.Event]:
             loop.remove_signal_handler(signum)
 
 
-async def serve_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+async def serve_polling(bot: Bot, dispatcher: Dispatcher, i18n: I18n, stop: asyncio.Event) -> None:
     in_flight = InFlightMiddleware()
     dispatcher.update.outer_middleware(in_flight)
     async with telegram_set_up():
         await bot.delete_webhook(drop_pending_updates=False)
-        await bot.set_my_commands(list(COMMANDS))
+        await register_commands(bot, i18n)
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,
@@ -147,7 +148,12 @@ async def serve_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -
 
 
 async def serve_webhook(
-    settings: Settings, bot: Bot, dispatcher: Dispatcher, engine: AsyncEngine, stop: asyncio.Event
+    settings: Settings,
+    bot: Bot,
+    dispatcher: Dispatcher,
+    i18n: I18n,
+    engine: AsyncEngine,
+    stop: asyncio.Event,
 ) -> None:
     assert settings.webhook_secret is not None  # noqa: S101 - Settings requires it in webhook mode
     assert settings.webhook_url is not None  # noqa: S101 - likewise
@@ -176,7 +182,7 @@ async def serve_webhook(
                 max_connections=settings.webhook_max_connections,
                 drop_pending_updates=False,
             )
-            await bot.set_my_commands(list(COMMANDS))
+            await register_commands(bot, i18n)
         log.info("webhook registered", url=settings.webhook_url)
         await stop.wait()
         log.info("stopping: closing the listener; waiting for requests in flight")
@@ -195,13 +201,14 @@ async def run(settings: Settings) -> int:
             bot = build_bot(settings)
             try:
                 webhook = settings.bot_mode == "webhook"
-                dispatcher = build_dispatcher(autocommit(engine).connect, redeliverable=webhook)
+                i18n = build_i18n(settings.default_locale)
+                dispatcher = build_dispatcher(autocommit(engine).connect, redeliverable=webhook, i18n=i18n)
                 log.info("starting", mode=settings.bot_mode, event_loop=loop_name())
                 if webhook:
-                    await serve_webhook(settings, bot, dispatcher, engine, stop)
+                    await serve_webhook(settings, bot, dispatcher, i18n, engine, stop)
                 else:
                     with serving_collector():  # the webhook's app applies it itself
-                        await serve_polling(bot, dispatcher, stop)
+                        await serve_polling(bot, dispatcher, i18n, stop)
             finally:
                 await bot.session.close()
     except StartupError as error:

@@ -25,7 +25,17 @@ from tests.updates import MessageFactory, UpdateFactory
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 WEBHOOK_SECRET = "runtime-test-secret"
-SETTINGS_PREFIXES = ("TELEGRAM_", "DATABASE_", "LOG_", "BOT_", "WEBHOOK_", "RAILWAY_", "HOST", "PORT")
+SETTINGS_PREFIXES = (
+    "TELEGRAM_",
+    "DATABASE_",
+    "LOG_",
+    "BOT_",
+    "WEBHOOK_",
+    "RAILWAY_",
+    "HOST",
+    "PORT",
+    "DEFAULT_LOCALE",
+)
 
 
 def free_port() -> int:

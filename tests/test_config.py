@@ -16,7 +16,18 @@ from telegram_bot.config import (
 )
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-SETTINGS_PREFIXES = ("TELEGRAM_", "DATABASE_", "LOG_", "BOT_", "WEBHOOK_", "RAILWAY_", "HOST", "PORT")
+SETTINGS_PREFIXES = (
+    "TELEGRAM_",
+    "DATABASE_",
+    "LOG_",
+    "BOT_",
+    "WEBHOOK_",
+    "RAILWAY_",
+    "HOST",
+    "PORT",
+    "DEFAULT_LOCALE",
+)
+UNKNOWN_LOCALE = "DEFAULT_LOCALE must be one of en, ru: the locales the bot has catalogs for"
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +70,7 @@ def test_defaults() -> None:
     assert settings.telegram_api_url is None
     assert settings.telegram_token.get_secret_value() == TOKEN
     assert settings.secrets() == (TOKEN, "s3cret")
+    assert settings.default_locale == "en"
 
 
 def test_values_come_from_a_dotenv_file(tmp_path: Path) -> None:
@@ -103,6 +115,9 @@ def test_secrets_are_hidden_in_repr() -> None:
         ("TELEGRAM_API_URL", "localhost:8081", "TELEGRAM_API_URL"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+        ("DEFAULT_LOCALE", "de", UNKNOWN_LOCALE),
+        ("DEFAULT_LOCALE", "ru-RU", UNKNOWN_LOCALE),
+        ("DEFAULT_LOCALE", "", UNKNOWN_LOCALE),
     ],
 )
 @pytest.mark.usefixtures("required")
@@ -135,7 +150,11 @@ def test_the_command_line_exits_2_naming_the_variable_and_never_the_token(tmp_pa
     secret_part = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
     result = subprocess.run(
         [sys.executable, "-m", "telegram_bot"],
-        env={"TELEGRAM_TOKEN": f"12345:{secret_part} with a space", "PATH": "/usr/bin:/bin"},
+        env={
+            "TELEGRAM_TOKEN": f"12345:{secret_part} with a space",
+            "DEFAULT_LOCALE": "de",
+            "PATH": "/usr/bin:/bin",
+        },
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -147,8 +166,17 @@ def test_the_command_line_exits_2_naming_the_variable_and_never_the_token(tmp_pa
     assert result.stdout == ""
     assert "DATABASE_URL is required but not set" in result.stderr
     assert "TELEGRAM_TOKEN is not a bot token" in result.stderr
+    assert UNKNOWN_LOCALE in result.stderr
     assert "Traceback" not in result.stderr
     assert secret_part not in result.stderr
+
+
+@pytest.mark.usefixtures("required")
+@pytest.mark.parametrize("locale", ["en", "ru"])
+def test_any_locale_with_a_catalog_can_be_the_default(monkeypatch: pytest.MonkeyPatch, locale: str) -> None:
+    monkeypatch.setenv("DEFAULT_LOCALE", locale)
+
+    assert load(Settings).default_locale == locale
 
 
 @pytest.mark.usefixtures("required")

@@ -7,10 +7,12 @@ from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent, Update
+from aiogram.utils.i18n import I18n
 from structlog.contextvars import bound_contextvars
 
 from telegram_bot.bot import texts
 from telegram_bot.bot.handlers import build_router
+from telegram_bot.bot.i18n import UserLocaleMiddleware, build_i18n
 from telegram_bot.bot.middlewares import (
     ConnectionFactory,
     DatabaseMiddleware,
@@ -20,6 +22,7 @@ from telegram_bot.bot.middlewares import (
 from telegram_bot.bot.session import BotSession
 from telegram_bot.config import Settings
 from telegram_bot.db.engine import is_database_unavailable
+from telegram_bot.languages import SOURCE_LOCALE
 from telegram_bot.log import get_logger
 
 log = get_logger(__name__)
@@ -51,7 +54,7 @@ class ErrorReporter:
                 log.warning("database unavailable; update left for Telegram to deliver again")
                 raise event.exception
             log.error("update failed", exc_info=event.exception)
-            await self._tell_user(bot, event.update, texts.UNAVAILABLE if unavailable else texts.FAILED)
+            await self._tell_user(bot, event.update, texts.unavailable() if unavailable else texts.failed())
         return True
 
     @staticmethod
@@ -65,10 +68,18 @@ class ErrorReporter:
             log.exception("could not tell the user about the failure")
 
 
-def build_dispatcher(connect: ConnectionFactory, *, redeliverable: bool) -> Dispatcher:
-    """The dispatcher with its middlewares, error handler and routers, all new."""
+def build_dispatcher(
+    connect: ConnectionFactory, *, redeliverable: bool, i18n: I18n | None = None
+) -> Dispatcher:
+    """The dispatcher with its middlewares, error handler and routers, all new.
+
+    `i18n` holds the catalogs and DEFAULT_LOCALE (build_i18n); without it, the default locale is English.
+    """
     dispatcher = Dispatcher()
     dispatcher.update.outer_middleware(LogContextMiddleware())
+    # Outer on every kind of event but the update itself, the error handler's included: each handler, and the
+    # message telling the user about a failure, speaks the user's language.
+    UserLocaleMiddleware(i18n or build_i18n(SOURCE_LOCALE)).setup(dispatcher)
     dispatcher.message.middleware(DatabaseMiddleware(connect))
     dispatcher.errors.register(ErrorReporter(redeliverable=redeliverable).handle)
     dispatcher.include_router(build_router())

@@ -35,11 +35,11 @@ async def start(message: Message, event_update: Update, connection: AsyncConnect
 
 
 async def help_command(message: Message) -> None:
-    await message.answer(texts.HELP)
+    await message.answer(texts.help_text())
 
 
 async def hint(message: Message) -> None:
-    await message.answer(texts.HINT)
+    await message.answer(texts.hint())
 
 
 async def from_a_person(message: Message) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 
 import pytest
@@ -22,6 +22,7 @@ from telegram_bot.db.models import User
 from telegram_bot.log import configure_logging
 from tests.bot.conftest import CountingConnections
 from tests.fakes import RecordingSession
+from tests.locales import said
 from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
 
@@ -54,7 +55,7 @@ async def test_start_registers_a_new_user_and_welcomes_them(
     await dispatcher.feed_update(bot, update)
 
     assert session.methods() == ["sendMessage"]
-    assert session.sent() == [(sender.id, texts.welcome("Ada"))]
+    assert session.sent() == [(sender.id, said("en", texts.welcome, "Ada"))]
     (user,) = await users(connection)
     assert (user.telegram_id, user.first_name, user.last_name, user.username, user.language_code) == (
         sender.id,
@@ -74,17 +75,21 @@ async def test_start_again_welcomes_back_and_updates_the_profile(
     await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(from_user=first)))
     await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(from_user=renamed)))
 
-    assert session.sent_texts() == [texts.welcome("Ada"), texts.welcome_back("Augusta")]
+    # "de": a language the bot does not speak, so the default locale's (English) texts.
+    assert session.sent_texts() == [
+        said("en", texts.welcome, "Ada"),
+        said("en", texts.welcome_back, "Augusta"),
+    ]
     (user,) = await users(connection)
     assert (user.first_name, user.username, user.language_code) == ("Augusta", None, "de")
 
 
 @pytest.mark.parametrize(
-    ("text", "reply"), [("/help", texts.HELP), ("hello there", texts.HINT), ("/nope", texts.HINT)]
+    ("text", "reply"), [("/help", texts.help_text), ("hello there", texts.hint), ("/nope", texts.hint)]
 )
 @pytest.mark.usefixtures("connection")
 async def test_other_messages_are_answered_without_touching_the_database(
-    session: RecordingSession, bot: Bot, connections: CountingConnections, text: str, reply: str
+    session: RecordingSession, bot: Bot, connections: CountingConnections, text: str, reply: Callable[[], str]
 ) -> None:
     dispatcher = build_dispatcher(connections, redeliverable=True)
     message = MessageFactory.build(text=text)
@@ -92,12 +97,15 @@ async def test_other_messages_are_answered_without_touching_the_database(
     await dispatcher.feed_update(bot, UpdateFactory.build(message=message))
 
     assert session.methods() == ["sendMessage"]
-    assert session.sent() == [(message.chat.id, reply)]
+    assert session.sent() == [(message.chat.id, said("en", reply))]
     assert connections.opened == 0
 
 
 def test_help_lists_every_command() -> None:
-    assert texts.HELP.splitlines()[1:] == ["/start - Register and say hello", "/help - What this bot can do"]
+    assert said("en", texts.help_text).splitlines()[1:] == [
+        "/start - Register and say hello",
+        "/help - What this bot can do",
+    ]
 
 
 async def test_messages_from_bots_are_ignored(
@@ -137,7 +145,7 @@ async def test_a_handler_that_raises_is_answered_logged_and_the_bot_keeps_servin
     await dispatcher.feed_update(bot, failing)
     await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(text="/help")))
 
-    assert session.sent_texts() == [texts.FAILED, texts.HELP]
+    assert session.sent_texts() == [said("en", texts.failed), said("en", texts.help_text)]
     (failure,) = [line for line in log_lines(log_output) if line["event"] == "update failed"]
     assert failure["level"] == "error"
     assert failure["update_id"] == failing.update_id
@@ -168,7 +176,7 @@ async def test_database_outage_is_reported_to_the_user_when_nothing_will_deliver
 
     await dispatcher.feed_update(bot, update)
 
-    assert session.sent() == [(update.message.chat.id, texts.UNAVAILABLE)]
+    assert session.sent() == [(update.message.chat.id, said("en", texts.unavailable))]
 
 
 async def test_each_dispatcher_is_built_anew(connections: CountingConnections) -> None:

@@ -13,6 +13,7 @@ from telegram_bot.bot import texts
 from telegram_bot.web import SECRET_HEADER
 from tests.fakes import FakeBotAPI
 from tests.faults.conftest import Outage
+from tests.locales import said
 from tests.process import (
     WEBHOOK_SECRET,
     bot_environment,
@@ -106,7 +107,10 @@ async def test_webhook_updates_survive_a_database_outage_exactly_once(
     )
     # An update whose first attempt committed before the connection broke is welcomed back on redelivery.
     names = {int(reply["chat_id"]): reply["text"] for reply in replies}
-    assert all(names[sender] in (texts.welcome(name), texts.welcome_back(name)) for sender, name in senders)
+    assert all(
+        names[sender] in (said("en", texts.welcome, name), said("en", texts.welcome_back, name))
+        for sender, name in senders
+    )
     assert status == 0
 
 
@@ -129,8 +133,8 @@ async def test_polling_tells_the_user_during_an_outage_and_recovers_without_a_re
     finally:
         status, _ = await stop_bot(process)
 
-    assert during["text"] == texts.UNAVAILABLE
-    assert after["text"] == texts.welcome(sender["first_name"])
+    assert during["text"] == said("en", texts.unavailable)
+    assert after["text"] == said("en", texts.welcome, sender["first_name"])
     assert await stored_users(outage.url) == [(sender["id"], sender["first_name"])]
     assert status == 0
 

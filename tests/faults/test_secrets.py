@@ -40,6 +40,7 @@ from telegram_bot.config import Settings
 from telegram_bot.log import REDACTED, configure_logging
 from telegram_bot.web import SECRET_HEADER, build_web_app
 from tests.fakes import FakeBotAPI, RecordingSession
+from tests.locales import said
 from tests.process import (
     TOKEN,
     WEBHOOK_SECRET,
@@ -397,7 +398,7 @@ async def test_a_handler_failure_is_logged_redacted_by_the_real_dispatcher(log_s
         in failure["exception"]
     )
     assert f"https://api.telegram.org/bot{REDACTED}/getMe" in failure["exception"]
-    assert session.sent_texts() == [texts.FAILED]
+    assert session.sent_texts() == [said("en", texts.failed)]
 
 
 class FailingSession(RecordingSession):

@@ -23,6 +23,7 @@ from telegram_bot.db.schema import head_revision
 from telegram_bot.web import MAX_BODY_BYTES, SECRET_HEADER, build_web_app
 from tests.bot.conftest import CountingConnections
 from tests.fakes import RecordingSession
+from tests.locales import said
 from tests.process import TOKEN, update_json
 
 SECRET = "s3cret-Token_for-tests"
@@ -65,7 +66,7 @@ async def test_a_valid_start_is_handled_before_the_answer(
     assert response.status == 200
     assert await count_users(connection) == 1
     assert session.sent() == [
-        (update["message"]["chat"]["id"], texts.welcome(update["message"]["from"]["first_name"]))
+        (update["message"]["chat"]["id"], said("en", texts.welcome, update["message"]["from"]["first_name"]))
     ]
 
 

@@ -1,0 +1,90 @@
+"""The user's language: aiogram's I18n over the catalogs in telegram_bot/locales, and each update's locale.
+
+The locale is the user's Telegram `language_code` when the bot speaks it ("ru", or "ru-RU" as "ru"), and
+DEFAULT_LOCALE otherwise: an unsupported language, no code, or no user at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot
+from aiogram.dispatcher.middlewares.user_context import EVENT_FROM_USER_KEY
+from aiogram.types import TelegramObject, User
+from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
+
+from telegram_bot.bot import texts
+from telegram_bot.bot.middlewares import Handler
+from telegram_bot.languages import DOMAIN, LOCALES_DIR
+
+# Telegram's language codes are a few hundred at most: more than this is someone making them up.
+MAX_REMEMBERED_CODES = 1024
+
+
+def build_i18n(default_locale: str) -> I18n:
+    """Every compiled catalog, with `default_locale` for users whose language has none."""
+    return I18n(path=LOCALES_DIR, default_locale=default_locale, domain=DOMAIN)
+
+
+class UserLocaleMiddleware(SimpleI18nMiddleware):
+    """SimpleI18nMiddleware's choice of locale, made once per language code rather than once per update.
+
+    Babel takes a few microseconds to parse a code, every update, for an answer that never changes. And it
+    raises ValueError on a code that is no language tag at all ("", "en_US"), which SimpleI18nMiddleware lets
+    through, failing the update: here such a code gets the default locale.
+    """
+
+    def __init__(self, i18n: I18n) -> None:
+        # No `i18n` entry in the handlers' data: texts get the I18n from its context, not as an argument.
+        super().__init__(i18n, i18n_key=None)
+        self._chosen: dict[str | None, str] = {}
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        # I18nMiddleware.__call__ made cheap, for it runs on every update: a known code's locale without a
+        # coroutine; the context variables set and reset directly rather than through two generator-based
+        # context managers, and the locale's only when it is not the default, its variable's default value
+        # (setting a context variable makes every other one's next read slower); and no `i18n_middleware`
+        # entry that every later copy of `data` would carry.
+        locale = self._chosen.get(_language_code(data)) or await self.get_locale(event, data)
+        current = I18n.set_current(self.i18n)
+        try:
+            if locale == self.i18n.default_locale:
+                return await handler(event, data)
+            chosen = self.i18n.ctx_locale.set(locale)
+            try:
+                return await handler(event, data)
+            finally:
+                self.i18n.ctx_locale.reset(chosen)
+        finally:
+            I18n.reset_current(current)
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        code = _language_code(data)
+        locale = self._chosen.get(code)
+        if locale is None:
+            try:
+                locale = await super().get_locale(event, data)
+            except ValueError:  # not a language tag: aiogram catches only Babel's UnknownLocaleError
+                locale = self.i18n.default_locale
+            if len(self._chosen) < MAX_REMEMBERED_CODES:
+                self._chosen[code] = locale
+        return locale
+
+
+def _language_code(data: dict[str, Any]) -> str | None:
+    user: User | None = data.get(EVENT_FROM_USER_KEY)
+    return None if user is None else user.language_code
+
+
+async def register_commands(bot: Bot, i18n: I18n) -> None:
+    """Register the command list in every language the bot speaks.
+
+    The default locale's list goes to every user; each other locale's, to the users whose Telegram speaks
+    it: Telegram picks the list by the user's language code.
+    """
+    others = sorted(set(i18n.available_locales) - {i18n.default_locale})
+    for locale in [i18n.default_locale, *others]:
+        with i18n.context(), i18n.use_locale(locale):
+            commands = texts.commands()
+        language_code = None if locale == i18n.default_locale else locale
+        await bot.set_my_commands(commands, language_code=language_code)

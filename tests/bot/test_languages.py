@@ -1,0 +1,162 @@
+"""Each update answered in its user's language, through the real dispatcher; only the Bot API is a fake.
+
+The expected texts are written out here, not read from the catalogs: a catalog that lost its translations
+would otherwise agree with itself.
+"""
+
+# The Russian texts are Cyrillic on purpose: letters that look Latin are no mistake here.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.methods import SetMyCommands
+from aiogram.types import BotCommand
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from telegram_bot.bot.dispatcher import build_dispatcher
+from telegram_bot.bot.i18n import build_i18n, register_commands
+from tests.bot.conftest import CountingConnections
+from tests.fakes import RecordingSession
+from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
+
+WELCOME = {
+    "en": "Welcome, Ada! You are registered. Send /help to see what I can do.",
+    "ru": "Добро пожаловать, Ada! Вы зарегистрированы. Отправьте /help, чтобы узнать, что я умею.",
+}
+WELCOME_BACK = {"en": "Welcome back, Ada!", "ru": "С возвращением, Ada!"}
+HELP = {
+    "en": "Here is what I understand:\n/start - Register and say hello\n/help - What this bot can do",
+    "ru": "Вот что я понимаю:\n/start - Зарегистрироваться и поздороваться\n/help - Что умеет этот бот",
+}
+HINT = {
+    "en": "I don't know that one yet. Send /help to see what I can do.",
+    "ru": "Такого я пока не понимаю. Отправьте /help, чтобы узнать, что я умею.",
+}
+UNAVAILABLE = {
+    "en": "I can't reach my database right now. Please send that again in a minute.",
+    "ru": "Сейчас я не могу связаться со своей базой данных. Пожалуйста, отправьте это ещё раз через минуту.",
+}
+COMMANDS = {
+    "en": [
+        BotCommand(command="start", description="Register and say hello"),
+        BotCommand(command="help", description="What this bot can do"),
+    ],
+    "ru": [
+        BotCommand(command="start", description="Зарегистрироваться и поздороваться"),
+        BotCommand(command="help", description="Что умеет этот бот"),
+    ],
+}
+# Codes the bot has no catalog for, and codes that are no language tag at all: the default locale's texts.
+FOREIGN_CODES = ["de", "zz", "pt-br", None, "", "en_US", "123"]
+
+
+async def say(dispatcher: Dispatcher, bot: Bot, text: str, language_code: str | None) -> None:
+    sender = TelegramUserFactory.build(first_name="Ada", language_code=language_code)
+    message = MessageFactory.build(from_user=sender, text=text)
+    await dispatcher.feed_update(bot, UpdateFactory.build(message=message))
+
+
+@pytest.mark.parametrize(
+    ("language_code", "locale"), [("en", "en"), ("ru", "ru"), ("ru-RU", "ru"), ("en-US", "en")]
+)
+@pytest.mark.usefixtures("connection")
+async def test_start_welcomes_in_the_users_language(
+    dispatcher: Dispatcher, bot: Bot, session: RecordingSession, language_code: str, locale: str
+) -> None:
+    sender = TelegramUserFactory.build(first_name="Ada", language_code=language_code)
+
+    for _ in range(2):
+        await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(from_user=sender)))
+
+    assert session.sent_texts() == [WELCOME[locale], WELCOME_BACK[locale]]
+
+
+@pytest.mark.parametrize("language_code", ["en", "ru"])
+async def test_help_and_the_hint_in_the_users_language(
+    dispatcher: Dispatcher,
+    bot: Bot,
+    session: RecordingSession,
+    connections: CountingConnections,
+    language_code: str,
+) -> None:
+    await say(dispatcher, bot, "/help", language_code)
+    await say(dispatcher, bot, "what now?", language_code)
+
+    assert session.sent_texts() == [HELP[language_code], HINT[language_code]]
+    assert connections.opened == 0
+
+
+@pytest.mark.parametrize("language_code", FOREIGN_CODES)
+@pytest.mark.usefixtures("connection")
+async def test_any_other_language_gets_the_default_locale(
+    dispatcher: Dispatcher, bot: Bot, session: RecordingSession, language_code: str | None
+) -> None:
+    await say(dispatcher, bot, "/start", language_code)
+    await say(dispatcher, bot, "/help", language_code)
+
+    assert session.sent_texts() == [WELCOME["en"], HELP["en"]]
+
+
+@pytest.mark.parametrize(
+    ("language_code", "locale"), [("de", "ru"), (None, "ru"), ("ru", "ru"), ("en", "en")]
+)
+@pytest.mark.usefixtures("connection")
+async def test_the_default_locale_is_a_setting(
+    bot: Bot,
+    session: RecordingSession,
+    connections: CountingConnections,
+    language_code: str | None,
+    locale: str,
+) -> None:
+    dispatcher = build_dispatcher(connections, redeliverable=True, i18n=build_i18n("ru"))
+
+    await say(dispatcher, bot, "/start", language_code)
+    await say(dispatcher, bot, "/nope", language_code)
+
+    assert session.sent_texts() == [WELCOME[locale], HINT[locale]]
+
+
+def unreachable() -> AbstractAsyncContextManager[AsyncConnection]:
+    raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+
+
+@pytest.mark.parametrize("language_code", ["en", "ru"])
+async def test_the_database_outage_message_is_in_the_users_language(
+    bot: Bot, session: RecordingSession, language_code: str
+) -> None:
+    # Polling's dispatcher: it tells the user, since Telegram will not deliver the update again.
+    dispatcher = build_dispatcher(unreachable, redeliverable=False)
+
+    await say(dispatcher, bot, "/start", language_code)
+
+    assert session.sent_texts() == [UNAVAILABLE[language_code]]
+
+
+@pytest.mark.parametrize(("default_locale", "other"), [("en", "ru"), ("ru", "en")])
+async def test_the_command_list_is_registered_in_every_language(
+    bot: Bot, session: RecordingSession, default_locale: str, other: str
+) -> None:
+    await register_commands(bot, build_i18n(default_locale))
+
+    assert session.calls == [
+        SetMyCommands(commands=COMMANDS[default_locale]),
+        SetMyCommands(commands=COMMANDS[other], language_code=other),
+    ]
+
+
+@pytest.mark.parametrize("language_code", ["en", "ru"])
+@pytest.mark.usefixtures("connection")
+async def test_a_name_goes_into_the_text_as_it_is(
+    dispatcher: Dispatcher, bot: Bot, session: RecordingSession, language_code: str
+) -> None:
+    # Plain text, no parse mode: markup, format fields and percent signs in a name are just characters.
+    name = "<b>{first_name}</b> {0} %s"
+    sender = TelegramUserFactory.build(first_name=name, language_code=language_code)
+
+    await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(from_user=sender)))
+
+    assert session.sent_texts() == [WELCOME[language_code].replace("Ada", name)]
