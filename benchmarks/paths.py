@@ -40,6 +40,7 @@ from benchmarks.workload import (
 )
 from telegram_bot.bot import texts
 from telegram_bot.bot.dispatcher import build_dispatcher
+from telegram_bot.collector import serving_collector
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.web import build_web_app
 from tests.locales import said
@@ -161,12 +162,13 @@ async def ceiling(bench: Bench) -> Measurement:
     bot = Bot(TOKEN, session=session)
     dispatcher = build_dispatcher(_no_database, redeliverable=True)
     workload = bench.workload
-    warm_up = mount(workload.warm_help.updates, bot)
-    session.reset()
-    await _feed_all(dispatcher, bot, warm_up, bench.concurrency)
-    updates = mount(workload.help.updates, bot)
-    session.reset()
-    timing = await _feed_all(dispatcher, bot, updates, bench.concurrency)
+    with serving_collector():  # as runner.py serves
+        warm_up = mount(workload.warm_help.updates, bot)
+        session.reset()
+        await _feed_all(dispatcher, bot, warm_up, bench.concurrency)
+        updates = mount(workload.help.updates, bot)
+        session.reset()
+        timing = await _feed_all(dispatcher, bot, updates, bench.concurrency)
     expect_replies(session.sent_texts(), [said("en", texts.help_text)] * len(updates), "ceiling")
     return Measurement("ceiling", "1  ceiling: /help, no database", len(updates), timing)
 
@@ -252,8 +254,9 @@ async def real_path(bench: Bench) -> tuple[Measurement, Measurement, Statements]
     path = RealPath(bench)
     try:
         statements = await path.probe()
-        await path.warm_up()
-        new, returning = await path.new_and_returning()
+        with serving_collector():  # as runner.py serves
+            await path.warm_up()
+            new, returning = await path.new_and_returning()
     finally:
         await path.close()
     return new, returning, statements
@@ -264,8 +267,9 @@ async def profile_real_path(bench: Bench, output: Path) -> None:
     profiler = cProfile.Profile()
     path = RealPath(bench, profiler)
     try:
-        await path.warm_up()
-        await path.new_and_returning()
+        with serving_collector():
+            await path.warm_up()
+            await path.new_and_returning()
     finally:
         await path.close()
     profiler.dump_stats(output)
