@@ -23,8 +23,8 @@ async def bot_api() -> AsyncIterator[tuple[FakeBotAPI, str]]:
     """A fake Bot API server on 127.0.0.1 and its base URL, for TELEGRAM_API_URL."""
     from aiohttp.test_utils import TestServer
 
+    from tests.environment import TOKEN
     from tests.fakes import FakeBotAPI
-    from tests.process import TOKEN
 
     api = FakeBotAPI(token=TOKEN)
     server = TestServer(api.app(), host="127.0.0.1")

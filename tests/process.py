@@ -21,21 +21,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from telegram_bot.db.models import User
+from tests.environment import SETTINGS_PREFIXES, TOKEN
 from tests.updates import MessageFactory, UpdateFactory
 
-TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 WEBHOOK_SECRET = "runtime-test-secret"
-SETTINGS_PREFIXES = (
-    "TELEGRAM_",
-    "DATABASE_",
-    "LOG_",
-    "BOT_",
-    "WEBHOOK_",
-    "RAILWAY_",
-    "HOST",
-    "PORT",
-    "DEFAULT_LOCALE",
-)
 
 
 def free_port() -> int:

@@ -14,19 +14,8 @@ from telegram_bot.config import (
     Settings,
     load,
 )
+from tests.environment import SETTINGS_PREFIXES, TOKEN
 
-TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-SETTINGS_PREFIXES = (
-    "TELEGRAM_",
-    "DATABASE_",
-    "LOG_",
-    "BOT_",
-    "WEBHOOK_",
-    "RAILWAY_",
-    "HOST",
-    "PORT",
-    "DEFAULT_LOCALE",
-)
 UNKNOWN_LOCALE = "DEFAULT_LOCALE must be one of en, ru: the locales the bot has catalogs for"
 
 

@@ -10,8 +10,8 @@ import pytest
 import structlog
 
 from telegram_bot.log import REDACTED, SecretRedactor, configure_logging, get_logger
+from tests.environment import TOKEN
 
-TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 PASSWORD = "pa55-w0rd"
 
 

@@ -39,10 +39,10 @@ from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.config import Settings
 from telegram_bot.log import REDACTED, configure_logging
 from telegram_bot.web import SECRET_HEADER, build_web_app
+from tests.environment import TOKEN
 from tests.fakes import FakeBotAPI, RecordingSession
 from tests.locales import said
 from tests.process import (
-    TOKEN,
     WEBHOOK_SECRET,
     BotProcess,
     bot_environment,
