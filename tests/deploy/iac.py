@@ -30,7 +30,7 @@ print(json.dumps(graph, default=str))
 
 
 class RenderError(Exception):
-    pass
+    """The IaC file did not render; the message carries what the interpreter printed."""
 
 
 def render(python: str, file: Path = IAC_FILE) -> dict[str, Any]:
