@@ -1,8 +1,9 @@
 """An index on an existing table, built as the README's recipe says: CREATE INDEX CONCURRENTLY in a revision.
 
-A copy of this checkout gets a scratch revision written that way (and the model's index to match); it must
-pass squawk and the copy's own migration suite (upgrade, round trip, no drift), and while the index builds the
-migration lock must still be held, although the autocommit block committed the transaction around it.
+A copy of this checkout gets a scratch revision written that way (tests/migrations/mutations.py, which the
+gate's proof also runs), and the model's index to match. It must pass squawk and the copy's own migration
+suite (upgrade, round trip, no drift), and while the index builds the migration lock must still be held,
+although the autocommit block committed the transaction around it.
 """
 
 from __future__ import annotations
@@ -23,35 +24,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from conftest import Server, unique_name
-from telegram_bot.db.schema import head_revision
 from tests.migrations.checkout import copy_of_this_checkout
+from tests.migrations.mutations import MUTATIONS, revision_file
 from tests.migrations.test_migration_lock import MIGRATION_LOCK_KEY
 
 INDEX = "ix_users_first_name"
-SCRATCH_REVISION = "c0ffee00000f"
-# The README's recipe ("Migrations": an index on an existing table), as a revision.
-RECIPE = f'''"""Index users by first name, without blocking their writes."""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{SCRATCH_REVISION}"
-down_revision = "{head_revision()}"
-
-
-def upgrade() -> None:
-    # CONCURRENTLY cannot run in a transaction: the block commits what came before it. The migration lock
-    # (session-level, migrations/env.py) stays held.
-    with op.get_context().autocommit_block():
-        # A build that failed halfway (lock_timeout, a killed deploy) leaves an INVALID index: build it anew.
-        op.drop_index("{INDEX}", table_name="users", postgresql_concurrently=True, if_exists=True)
-        op.create_index("{INDEX}", "users", ["first_name"], postgresql_concurrently=True, if_not_exists=True)
-
-
-def downgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.drop_index("{INDEX}", table_name="users", postgresql_concurrently=True, if_exists=True)
-'''
+RECIPE = MUTATIONS["concurrent-index"]
 MODEL_LINE = "    first_name: Mapped[str] = mapped_column(Text)\n"
 INDEXED_MODEL_LINE = "    first_name: Mapped[str] = mapped_column(Text, index=True)\n"
 
@@ -60,8 +38,8 @@ INDEXED_MODEL_LINE = "    first_name: Mapped[str] = mapped_column(Text, index=Tr
 def indexed_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     checkout = tmp_path_factory.mktemp("indexed")
     copy_of_this_checkout(checkout)
-    revision = checkout / "migrations" / "versions" / f"20991231_0000_{SCRATCH_REVISION}_index_first_name.py"
-    revision.write_text(RECIPE)
+    revision = checkout / "migrations" / "versions" / f"20991231_0000_{RECIPE.revision}_index_first_name.py"
+    revision.write_text(revision_file("index users by first name", RECIPE))
     models = checkout / "telegram_bot" / "db" / "models.py"
     source = models.read_text()
     assert MODEL_LINE in source
