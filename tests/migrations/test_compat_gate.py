@@ -28,6 +28,8 @@ from tests.migrations.mutations import ADDITIVE, BREAKING, MUTATIONS, OLDER_RELE
 
 # Gates at once: each is mostly one pytest process, and the machine CI runs on has two cores.
 GATES_AT_ONCE = 3
+# The first test to ask waits for the gates ahead of its own: pytest-timeout's 120 s is for one test's work.
+PROOF_TIMEOUT_SECONDS = 1200
 # The previous release's tests each breaking revision breaks (among others): the registration path.
 BROKEN_TEST = "tests/db/test_queries.py::"
 
@@ -118,6 +120,7 @@ def failed_tests(output: str) -> list[str]:
 
 
 @pytest.mark.gate_proof
+@pytest.mark.timeout(PROOF_TIMEOUT_SECONDS)
 @pytest.mark.parametrize("name", BREAKING)
 async def test_the_gate_fails_a_revision_that_breaks_the_previous_release_naming_its_test(
     gates: dict[str, asyncio.Task[tuple[int, str]]], releases: dict[str, Path], name: str
@@ -140,6 +143,7 @@ async def test_the_gate_fails_a_revision_that_breaks_the_previous_release_naming
 
 
 @pytest.mark.gate_proof
+@pytest.mark.timeout(PROOF_TIMEOUT_SECONDS)
 @pytest.mark.parametrize("name", ADDITIVE)
 async def test_the_gate_passes_a_revision_that_keeps_the_previous_release_working(
     gates: dict[str, asyncio.Task[tuple[int, str]]], name: str
