@@ -20,7 +20,9 @@ STATEMENT_TIMEOUT_MS = 5_000
 POOL_TIMEOUT_SECONDS = 5.0
 
 
-def create_engine(url: URL, *, pool_size: int = 20, max_overflow: int = 0) -> AsyncEngine:
+def create_engine(
+    url: URL, *, pool_size: int = 20, max_overflow: int = 0, pool_timeout: float = POOL_TIMEOUT_SECONDS
+) -> AsyncEngine:
     """An asyncpg engine with a bounded pool and bounded waits, its connections opened on demand and kept.
 
     No overflow: SQLAlchemy closes an overflow connection as soon as it is returned, so a burst above the pool
@@ -34,7 +36,7 @@ def create_engine(url: URL, *, pool_size: int = 20, max_overflow: int = 0) -> As
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_timeout=pool_timeout,
         hide_parameters=True,
         # Set once per connection, when it opens: no statement of the bot's pays for them.
         connect_args={

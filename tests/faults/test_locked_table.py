@@ -19,9 +19,9 @@ from tests.faults.telegram import hold_lock, locked_table_run
 from tests.locales import said
 from tests.process import bot_environment, start_bot, stop_bot, stored_users, update_json
 
-# Longer than a wait for the pool and then for the lock: the updates that arrive while it is held are refused
-# once at least, some after waiting for a connection as well.
-LOCK_SECONDS = 2 * (POOL_TIMEOUT_SECONDS + LOCK_TIMEOUT_MS / 1000)
+# Longer than a wait for the pool and then for the lock: every update that arrives while it is held is refused
+# at least once, some after waiting for a connection as well.
+LOCK_SECONDS = POOL_TIMEOUT_SECONDS + LOCK_TIMEOUT_MS / 1000 + 1
 
 
 async def test_a_locked_users_table_under_a_stream_of_start_loses_nobody(
@@ -31,7 +31,7 @@ async def test_a_locked_users_table_under_a_stream_of_start_loses_nobody(
         isolated_database_url,
         bot_api,
         tmp_path,
-        updates=200,
+        updates=160,
         rate=20,
         lock_after=1,
         lock_seconds=LOCK_SECONDS,
@@ -54,7 +54,7 @@ async def test_polling_asks_the_user_to_send_again_while_the_table_is_locked(
     try:
         await api.wait_for_call("setMyCommands")
         taken = asyncio.Event()
-        lock = asyncio.create_task(hold_lock(isolated_database_url, LOCK_SECONDS, taken))
+        lock = asyncio.create_task(hold_lock(isolated_database_url, 2 * LOCK_TIMEOUT_MS / 1000, taken))
         await taken.wait()
         api.queue_update(first)
         (during,) = await api.wait_for_call("sendMessage")
