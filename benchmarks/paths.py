@@ -43,8 +43,8 @@ from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.collector import serving_collector
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.web import build_web_app
-from tests.locales import said
-from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
+from tests.support.locales import said
+from tests.support.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
 # create_engine's pool: 20 connections, no overflow. The raw asyncpg pool gets as many.
 POOL_CONNECTIONS = 20

@@ -30,9 +30,9 @@ from benchmarks.database import REPOSITORY
 from telegram_bot.bot import texts
 from telegram_bot.db.models import User
 from telegram_bot.web import SECRET_HEADER
-from tests.fakes import RecordingSession
-from tests.locales import said
-from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
+from tests.support.fakes import RecordingSession
+from tests.support.locales import said
+from tests.support.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # noqa: S105 - a made-up token, as in the tests
 SECRET = "benchmark-webhook-secret"  # noqa: S105 - the benchmark's own
@@ -111,7 +111,7 @@ def mount(updates: Sequence[Update], bot: Bot) -> list[Update]:
 
 
 class CountingSession(RecordingSession):
-    """The no-op Bot API session of tests/fakes.py, noting when each call arrived."""
+    """The no-op Bot API session of tests/support/fakes.py, noting when each call arrived."""
 
     def __init__(self) -> None:
         super().__init__()

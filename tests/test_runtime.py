@@ -11,10 +11,10 @@ from sqlalchemy import URL
 
 from telegram_bot.bot import texts
 from telegram_bot.web import SECRET_HEADER
-from tests.environment import TOKEN
-from tests.fakes import FakeBotAPI
-from tests.locales import said
-from tests.process import (
+from tests.support.environment import TOKEN
+from tests.support.fakes import FakeBotAPI
+from tests.support.locales import said
+from tests.support.process import (
     WEBHOOK_SECRET,
     bot_environment,
     free_port,

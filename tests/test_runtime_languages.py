@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import URL
 
-from tests.fakes import FakeBotAPI
-from tests.process import bot_environment, start_bot, stop_bot, update_json
-from tests.updates import TelegramUserFactory
+from tests.support.fakes import FakeBotAPI
+from tests.support.process import bot_environment, start_bot, stop_bot, update_json
+from tests.support.updates import TelegramUserFactory
 
 WELCOME = {
     "en": "Welcome, Ada! You are registered. Send /help to see what I can do.",

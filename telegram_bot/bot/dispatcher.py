@@ -11,7 +11,7 @@ from aiogram.utils.i18n import I18n
 from structlog.contextvars import bound_contextvars
 
 from telegram_bot.bot import texts
-from telegram_bot.bot.handlers import build_router
+from telegram_bot.bot.handlers.start import build_router
 from telegram_bot.bot.i18n import UserLocaleMiddleware, build_i18n
 from telegram_bot.bot.middlewares import (
     ConnectionFactory,

@@ -8,8 +8,8 @@ from aiogram import Bot, Dispatcher
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telegram_bot.bot.dispatcher import build_dispatcher
-from tests.environment import TOKEN
-from tests.fakes import RecordingSession
+from tests.support.environment import TOKEN
+from tests.support.fakes import RecordingSession
 
 
 class CountingConnections:

@@ -21,9 +21,9 @@ from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.db.models import User
 from telegram_bot.log import configure_logging
 from tests.bot.conftest import CountingConnections
-from tests.fakes import RecordingSession
-from tests.locales import said
-from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
+from tests.support.fakes import RecordingSession
+from tests.support.locales import said
+from tests.support.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
 
 @pytest.fixture

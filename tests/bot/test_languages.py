@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.bot.i18n import build_i18n, register_commands
 from tests.bot.conftest import CountingConnections
-from tests.fakes import RecordingSession
-from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
+from tests.support.fakes import RecordingSession
+from tests.support.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
 WELCOME = {
     "en": "Welcome, Ada! You are registered. Send /help to see what I can do.",

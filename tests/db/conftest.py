@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from telegram_bot.db.models import User
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 
 CreateUser = Callable[..., Awaitable[User]]
 

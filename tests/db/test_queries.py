@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.db.models import User
-from telegram_bot.db.queries import Profile, register_user
+from telegram_bot.db.queries.users import Profile, register_user
 from tests.db.conftest import CreateUser
 
 

@@ -43,10 +43,10 @@ from telegram_bot.bot import texts
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.web import MAX_BODY_BYTES, SECRET_HEADER, UpdateLedger, WebhookHandler, build_web_app
-from tests.environment import TOKEN
-from tests.fakes import RecordingSession
-from tests.locales import said
-from tests.process import update_json
+from tests.support.environment import TOKEN
+from tests.support.fakes import RecordingSession
+from tests.support.locales import said
+from tests.support.process import update_json
 
 SECRET = "faults-Secret_0123456789"
 PATH = "/webhook"

@@ -22,10 +22,10 @@ from telegram_bot.db.models import User
 from telegram_bot.db.schema import head_revision
 from telegram_bot.web import MAX_BODY_BYTES, SECRET_HEADER, build_web_app
 from tests.bot.conftest import CountingConnections
-from tests.environment import TOKEN
-from tests.fakes import RecordingSession
-from tests.locales import said
-from tests.process import update_json
+from tests.support.environment import TOKEN
+from tests.support.fakes import RecordingSession
+from tests.support.locales import said
+from tests.support.process import update_json
 
 SECRET = "s3cret-Token_for-tests"
 PATH = "/webhook"

@@ -8,7 +8,7 @@ from aiogram.types import Message, Update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telegram_bot.bot import texts
-from telegram_bot.db.queries import Profile, register_user
+from telegram_bot.db.queries.users import Profile, register_user
 from telegram_bot.log import get_logger
 
 log = get_logger(__name__)

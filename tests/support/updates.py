@@ -1,7 +1,7 @@
 """factory-boy factories of the Telegram objects that arrive in updates: users, chats, messages, updates.
 
-Apart from tests/factories.py (database rows), so that database tests do not import aiogram, whose import
-alone takes seconds.
+Apart from tests/support/factories.py (database rows), so that database tests do not import aiogram, whose
+import alone takes seconds.
 """
 
 from __future__ import annotations
