@@ -4,28 +4,19 @@ from __future__ import annotations
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
-from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
-from aiogram.exceptions import TelegramAPIError
-from aiogram.types import ErrorEvent, Update
 from aiogram.utils.i18n import I18n
-from structlog.contextvars import bound_contextvars
 
-from telegram_bot.bot import texts
+from telegram_bot.bot.errors import ErrorReporter
 from telegram_bot.bot.handlers.start import build_router
 from telegram_bot.bot.i18n import UserLocaleMiddleware, build_i18n
 from telegram_bot.bot.middlewares import (
     ConnectionFactory,
     DatabaseMiddleware,
     LogContextMiddleware,
-    update_context,
 )
 from telegram_bot.bot.session import BotSession
 from telegram_bot.config import Settings
-from telegram_bot.db.engine import is_database_unavailable
 from telegram_bot.languages import SOURCE_LOCALE
-from telegram_bot.log import get_logger
-
-log = get_logger(__name__)
 
 
 def build_bot(settings: Settings) -> Bot:
@@ -34,38 +25,6 @@ def build_bot(settings: Settings) -> Bot:
     if settings.telegram_api_url is not None:
         api = TelegramAPIServer.from_base(str(settings.telegram_api_url))
     return Bot(settings.telegram_token.get_secret_value(), session=BotSession(api=api))
-
-
-class ErrorReporter:
-    """The dispatcher's error handler: log the failure with its context and keep serving.
-
-    With `redeliverable` (webhook mode), an update that failed because PostgreSQL was unreachable is
-    re-raised, so that the webhook answers non-2xx and Telegram delivers it again once the database is back.
-    Otherwise (polling, whose updates are confirmed once fetched), the user is told to try again.
-    """
-
-    def __init__(self, *, redeliverable: bool) -> None:
-        self._redeliverable = redeliverable
-
-    async def handle(self, event: ErrorEvent, bot: Bot) -> bool:
-        unavailable = is_database_unavailable(event.exception)
-        with bound_contextvars(**update_context(event.update)):
-            if unavailable and self._redeliverable:
-                log.warning("database unavailable; update left for Telegram to deliver again")
-                raise event.exception
-            log.error("update failed", exc_info=event.exception)
-            await self._tell_user(bot, event.update, texts.unavailable() if unavailable else texts.failed())
-        return True
-
-    @staticmethod
-    async def _tell_user(bot: Bot, update: Update, text: str) -> None:
-        chat = UserContextMiddleware.resolve_event_context(update).chat
-        if chat is None:
-            return
-        try:
-            await bot.send_message(chat.id, text)
-        except TelegramAPIError:
-            log.exception("could not tell the user about the failure")
 
 
 def build_dispatcher(
