@@ -27,7 +27,7 @@ from aiogram.types import User as TelegramUser
 from aiohttp import web
 
 from benchmarks.database import REPOSITORY
-from telegram_bot.bot import texts
+from telegram_bot.bot.handlers import start
 from telegram_bot.db.models import User
 from telegram_bot.web import SECRET_HEADER
 from tests.support.fakes import RecordingSession
@@ -56,10 +56,10 @@ class Batch:
         return [update.model_dump_json(by_alias=True, exclude_none=True) for update in self.updates]
 
     def welcomes(self) -> list[str]:
-        return [said("en", texts.welcome, user.first_name) for user in self.users]
+        return [said("en", start.welcome, user.first_name) for user in self.users]
 
     def welcomes_back(self) -> list[str]:
-        return [said("en", texts.welcome_back, user.first_name) for user in self.users]
+        return [said("en", start.welcome_back, user.first_name) for user in self.users]
 
 
 @dataclass(frozen=True)

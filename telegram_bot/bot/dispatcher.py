@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, Dispatcher
+from typing import Any
+
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.utils.i18n import I18n
 
+from telegram_bot.bot import handlers
 from telegram_bot.bot.errors import ErrorReporter
-from telegram_bot.bot.handlers.start import build_router
+from telegram_bot.bot.handlers import fallback
 from telegram_bot.bot.i18n import UserLocaleMiddleware, build_i18n
 from telegram_bot.bot.middlewares import (
     ConnectionFactory,
@@ -27,6 +30,24 @@ def build_bot(settings: Settings) -> Bot:
     return Bot(settings.telegram_token.get_secret_value(), session=BotSession(api=api))
 
 
+class BotDispatcher(Dispatcher):
+    """A Dispatcher that keeps its fallback router last: a router included after it is still reached.
+
+    aiogram offers an event to each router in the order they were included, and the fallback takes every
+    message: anything after it would never run.
+    """
+
+    def __init__(self, fallback: Router, **workflow_data: Any) -> None:
+        super().__init__(**workflow_data)
+        self._fallback = super().include_router(fallback)
+
+    def include_router(self, router: Router) -> Router:
+        included = super().include_router(router)
+        self.sub_routers.remove(self._fallback)
+        self.sub_routers.append(self._fallback)
+        return included
+
+
 def build_dispatcher(
     connect: ConnectionFactory, *, redeliverable: bool, i18n: I18n | None = None
 ) -> Dispatcher:
@@ -34,12 +55,14 @@ def build_dispatcher(
 
     `i18n` holds the catalogs and DEFAULT_LOCALE (build_i18n); without it, the default locale is English.
     """
-    dispatcher = Dispatcher()
+    dispatcher = BotDispatcher(fallback.build_router(), menu=handlers.menu())
     dispatcher.update.outer_middleware(LogContextMiddleware())
     # Outer on every kind of event but the update itself, the error handler's included: each handler, and the
     # message telling the user about a failure, speaks the user's language.
     UserLocaleMiddleware(i18n or build_i18n(SOURCE_LOCALE)).setup(dispatcher)
-    dispatcher.message.middleware(DatabaseMiddleware(connect))
+    DatabaseMiddleware(connect).setup(dispatcher)
+    # A filter on the dispatcher's own observer comes before every router: messages are for people.
+    dispatcher.message.filter(handlers.from_a_person)
     dispatcher.errors.register(ErrorReporter(redeliverable=redeliverable).handle)
-    dispatcher.include_router(build_router())
+    dispatcher.include_routers(*handlers.build_routers())
     return dispatcher

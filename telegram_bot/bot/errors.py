@@ -6,14 +6,24 @@ from aiogram import Bot
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent, Update
+from aiogram.utils.i18n import gettext as _
 from structlog.contextvars import bound_contextvars
 
-from telegram_bot.bot import texts
 from telegram_bot.bot.middlewares import update_context
 from telegram_bot.db.engine import is_database_unavailable
 from telegram_bot.log import get_logger
 
+__all__ = ["ErrorReporter", "failed_text", "unavailable_text"]
+
 log = get_logger(__name__)
+
+
+def failed_text() -> str:
+    return _("Sorry, something went wrong on my side. Please try again later.")
+
+
+def unavailable_text() -> str:
+    return _("I can't reach my database right now. Please send that again in a minute.")
 
 
 class ErrorReporter:
@@ -34,7 +44,7 @@ class ErrorReporter:
                 log.warning("database unavailable; update left for Telegram to deliver again")
                 raise event.exception
             log.error("update failed", exc_info=event.exception)
-            await self._tell_user(bot, event.update, texts.unavailable() if unavailable else texts.failed())
+            await self._tell_user(bot, event.update, unavailable_text() if unavailable else failed_text())
         return True
 
     @staticmethod

@@ -34,7 +34,7 @@ from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conftest import Server, unique_name
-from telegram_bot.bot import texts
+from telegram_bot.bot import errors
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.config import Settings
 from telegram_bot.log import REDACTED, configure_logging
@@ -398,7 +398,7 @@ async def test_a_handler_failure_is_logged_redacted_by_the_real_dispatcher(log_s
         in failure["exception"]
     )
     assert f"https://api.telegram.org/bot{REDACTED}/getMe" in failure["exception"]
-    assert session.sent_texts() == [said("en", texts.failed)]
+    assert session.sent_texts() == [said("en", errors.failed_text)]
 
 
 class FailingSession(RecordingSession):
