@@ -212,7 +212,10 @@ def check_python(arguments: tuple[str, ...], config: pytest.Config) -> None:
     while rest and rest[0] == "-X":
         rest = rest[2:]
     if rest[:1] == ["-c"]:
-        compile(rest[1], "<docs>", "exec")
+        try:
+            compile(rest[1], "<docs>", "exec")
+        except SyntaxError as error:
+            raise RefusedError(f"python -c: {error}") from None
     elif rest[:1] == ["-m"]:
         module, options = rest[1], tuple(rest[2:])
         if module == "pytest":
@@ -286,8 +289,10 @@ def test_a_command_its_program_refuses_is_caught(pytestconfig: pytest.Config) ->
         "poetry run python -m telegram_bot serve",
         "poetry run python -m benchmarks --no-such-option",
         ".ci/verify deploy",
+        ".ci/verify compat main tests/no_such_folder",
+        "poetry run python -c 'import ('",
         "poetry run railway up",
-        "cat docs/no-such-file.md",
+        "cat README.md",
     ]
     for line in broken:
         (command,) = simple_commands(document, line)
@@ -298,8 +303,11 @@ def test_a_command_its_program_refuses_is_caught(pytestconfig: pytest.Config) ->
 def test_the_readme_test_command_is_the_one_ci_runs() -> None:
     (ci_command,) = re.findall(r"step bash -c '([^']+)'", (ROOT / ".ci" / "verify").read_text())
     quick_start = next(block for language, block in fences(README.read_text()) if language in SHELL_LANGUAGES)
-    assert f"{ci_command}  " in quick_start
-    assert "poetry run python -m telegram_bot   # run the bot" in quick_start
+    commands = [line.partition("#")[0].strip() for line in quick_start.splitlines()]
+    assert ci_command in commands
+    assert (
+        "poetry install && poetry run alembic upgrade head && poetry run python -m telegram_bot" in commands
+    )
 
 
 def test_the_readme_is_an_index_of_at_most_12_kb() -> None:
