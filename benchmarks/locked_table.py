@@ -26,9 +26,9 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy.engine import URL
 
 from benchmarks.database import DATABASE_URL_VARIABLE, ROOT_REFUSAL, fresh_database, own_server
-from tests.environment import TOKEN
-from tests.fakes import FakeBotAPI
 from tests.faults.telegram import LockedTableRun, locked_table_run
+from tests.support.environment import TOKEN
+from tests.support.fakes import FakeBotAPI
 
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -28,7 +28,7 @@ MIGRATION_LOCK_KEY = 7_302_611_450_113_001
 # Once the migration lock is held: a migration that cannot get a table lock within LOCK_TIMEOUT fails (and
 # the deploy with it) rather than queue the bot's queries behind it; a statement may run STATEMENT_TIMEOUT.
 # A revision that needs longer (a large backfill, an index on a large table) raises it for itself with
-# op.execute("SET statement_timeout = ...") and sets it back (README, "Migrations").
+# op.execute("SET statement_timeout = ...") and sets it back (docs/migrations.md).
 LOCK_TIMEOUT = "5s"
 STATEMENT_TIMEOUT = "60s"
 

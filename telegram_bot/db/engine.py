@@ -6,9 +6,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-# How long the bot's work may wait for the database before it gives the update back (README, "Database
-# reliability"): a webhook update then answers 503 and Telegram delivers it again, a polled one tells the user
-# to send it again. Telegram waits about 60 s for a webhook's answer and keeps up to WEBHOOK_MAX_CONNECTIONS
+# How long the bot's work may wait for the database before it gives the update back (docs/reliability.md):
+# a webhook update then answers 503 and Telegram delivers it again, a polled one tells the user to send it
+# again. Telegram waits about 60 s for a webhook's answer and keeps up to WEBHOOK_MAX_CONNECTIONS
 # (40) requests open, twice the pool: a request waits at most POOL_TIMEOUT for a connection, then at most
 # LOCK_TIMEOUT for a table lock (or STATEMENT_TIMEOUT in all), 10 s at worst, far inside Telegram's patience.
 # The bot's statements are single-row upserts by key taking a millisecond or two: a lock held for seconds

@@ -11,6 +11,7 @@ files, so the package knows its head wherever it is installed, and without impor
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -38,9 +39,15 @@ def render(config_file: str = "alembic.ini") -> str:
     return f'{HEADER}HEAD: str = "{head}"\nKNOWN: frozenset[str] = frozenset(\n    {{\n{lines}    }}\n)\n'
 
 
-def main(arguments: list[str]) -> int:
-    # The post-write hook passes the new revision's path, which the record does not need.
-    del arguments
+def _parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m telegram_bot.db.record_revisions", description=__doc__)
+    # Alembic's post-write hook passes the revision it wrote; the record is made from all of them.
+    parser.add_argument("revision_file", nargs="?", help="the revision just written (ignored)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    _parse_arguments(argv)
     RECORD.write_text(render(), encoding="utf-8")
     return 0
 

@@ -20,11 +20,12 @@ from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from telegram_bot.bot import texts
+from telegram_bot.bot import errors
+from telegram_bot.bot.handlers import start
 from telegram_bot.web import SECRET_HEADER
-from tests.fakes import FakeBotAPI
-from tests.locales import said
-from tests.process import (
+from tests.support.fakes import FakeBotAPI
+from tests.support.locales import said
+from tests.support.process import (
     WEBHOOK_SECRET,
     free_port,
     start_bot,
@@ -128,9 +129,9 @@ async def hold_lock(database_url: URL, seconds: float, taken: asyncio.Event | No
 
 def _kind(reply: str, name: str) -> str:
     kinds = {
-        said("en", texts.welcome, name): "welcome",
-        said("en", texts.unavailable): "unavailable",
-        said("en", texts.failed): "failed",
+        said("en", start.welcome, name): "welcome",
+        said("en", errors.unavailable_text): "unavailable",
+        said("en", errors.failed_text): "failed",
     }
     return kinds.get(reply, "other")
 

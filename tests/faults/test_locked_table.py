@@ -12,12 +12,13 @@ from pathlib import Path
 
 from sqlalchemy import URL
 
-from telegram_bot.bot import texts
+from telegram_bot.bot import errors
+from telegram_bot.bot.handlers import start
 from telegram_bot.db.engine import LOCK_TIMEOUT_MS, POOL_TIMEOUT_SECONDS
-from tests.fakes import FakeBotAPI
 from tests.faults.telegram import hold_lock, locked_table_run
-from tests.locales import said
-from tests.process import bot_environment, start_bot, stop_bot, stored_users, update_json
+from tests.support.fakes import FakeBotAPI
+from tests.support.locales import said
+from tests.support.process import bot_environment, start_bot, stop_bot, stored_users, update_json
 
 # Longer than a wait for the pool and then for the lock: every update that arrives while it is held is refused
 # at least once, some after waiting for a connection as well.
@@ -64,7 +65,7 @@ async def test_polling_asks_the_user_to_send_again_while_the_table_is_locked(
     finally:
         status, _ = await stop_bot(process)
 
-    assert during["text"] == said("en", texts.unavailable)
-    assert after["text"] == said("en", texts.welcome, sender["first_name"])
+    assert during["text"] == said("en", errors.unavailable_text)
+    assert after["text"] == said("en", start.welcome, sender["first_name"])
     assert await stored_users(isolated_database_url) == [(sender["id"], sender["first_name"])]
     assert status == 0

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from telegram_bot.db.schema import head_revision
-from tests.fakes import FakeBotAPI
-from tests.process import bot_environment, run_to_exit, start_bot, stop_bot, stored_users, update_json
+from tests.support.fakes import FakeBotAPI
+from tests.support.process import bot_environment, run_to_exit, start_bot, stop_bot, stored_users, update_json
 
 NEWER_REVISION = "f00dfeedbeef"
 

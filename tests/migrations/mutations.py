@@ -22,7 +22,7 @@ class Mutation:
     breaks: str | None = None
 
 
-# The README's recipe for an index on an existing table ("Migrations"), on users.first_name.
+# The recipe for an index on an existing table (docs/migrations.md), on users.first_name.
 AUTOCOMMIT = "with op.get_context().autocommit_block():\n        "
 DROP_INDEX = (
     'op.drop_index("ix_users_first_name", table_name="users", postgresql_concurrently=True, if_exists=True)'

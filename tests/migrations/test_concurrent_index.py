@@ -1,4 +1,4 @@
-"""An index on an existing table, built as the README's recipe says: CREATE INDEX CONCURRENTLY in a revision.
+"""An index on an existing table, built as docs/migrations.md says: CREATE INDEX CONCURRENTLY in a revision.
 
 A copy of this checkout gets a scratch revision written that way (tests/migrations/mutations.py, which the
 gate's proof also runs), and the model's index to match. It must pass squawk and the copy's own migration

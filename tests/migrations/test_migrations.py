@@ -152,7 +152,7 @@ def _schema(connection: Connection) -> list[str]:
 
 def test_every_downgrade_restores_the_schema_its_upgrade_found(alembic_runner: MigrationContext) -> None:
     # pytest-alembic's experimental test_downgrade_leaves_no_trace runs inside one transaction, where a
-    # revision that builds an index CONCURRENTLY (README, "Migrations") cannot run: this one really migrates.
+    # revision that builds an index CONCURRENTLY (docs/migrations.md) cannot run: this one really migrates.
     for revision in alembic_runner.history.revisions[1:-1]:
         alembic_runner.migrate_up_before(revision)
         before = alembic_runner.connection_executor.run_task(_schema)

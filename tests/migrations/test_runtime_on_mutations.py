@@ -22,9 +22,9 @@ from conftest import Server, unique_name
 from telegram_bot.db import metadata
 from telegram_bot.db.schema import head_revision, schema_status
 from telegram_bot.web import SECRET_HEADER
-from tests.fakes import FakeBotAPI
 from tests.migrations.mutations import ADDITIVE, BREAKING, MUTATIONS
-from tests.process import (
+from tests.support.fakes import FakeBotAPI
+from tests.support.process import (
     WEBHOOK_SECRET,
     bot_environment,
     free_port,
