@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
@@ -14,6 +15,9 @@ from telegram_bot.db.engine import create_engine, describe_database_error
 from telegram_bot.db.schema import schema_status
 from telegram_bot.log import SecretRedactor, configure_logging
 
+if TYPE_CHECKING:
+    from telegram_bot.webhook import Verdict
+
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m telegram_bot", description=__doc__)
@@ -22,21 +26,25 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         nargs="?",
         choices=("run", "check"),
         default="run",
-        help="run the bot (default), or check settings, database and schema and exit",
+        help="run the bot (default), or check settings, database, schema and webhook and exit",
     )
     return parser.parse_args(argv)
 
 
+def _report(verdict: Verdict, name: str, detail: str) -> None:
+    print(f"{verdict:<6}{name}: {detail}")  # noqa: T201 - the command's output
+
+
 def _passed(name: str, detail: str) -> None:
-    print(f"ok    {name}: {detail}")  # noqa: T201 - the command's output
+    _report("ok", name, detail)
 
 
 def _failed(name: str, detail: str) -> None:
-    print(f"FAIL  {name}: {detail}")  # noqa: T201 - the command's output
+    _report("FAIL", name, detail)
 
 
 async def check(settings: Settings) -> int:
-    """One line per check: the database answers, and its schema is at the migrations' head or compatible."""
+    """One line per check: database, schema (at the migrations' head or compatible), Telegram's webhook."""
     redact = SecretRedactor(settings.secrets()).redact
     engine = create_engine(settings.url, pool_size=1)
     try:
@@ -53,7 +61,30 @@ async def check(settings: Settings) -> int:
         _failed("schema", status.describe())
         return 1
     _passed("schema", status.describe())
-    return 0
+    return 0 if await _check_webhook(settings) else 1
+
+
+async def _check_webhook(settings: Settings) -> bool:
+    """Telegram's webhook: registered at the configured URL in webhook mode, absent in polling mode."""
+    # Imported here: aiogram takes seconds to import, and a failed database check should not wait for it.
+    from telegram_bot.bot.dispatcher import build_bot  # noqa: PLC0415
+    from telegram_bot.runner import StartupError, telegram_set_up  # noqa: PLC0415
+    from telegram_bot.webhook import webhook_findings  # noqa: PLC0415
+
+    bot = build_bot(settings)
+    try:
+        async with telegram_set_up():
+            info = await bot.get_webhook_info()
+    except StartupError as error:
+        _failed("webhook", str(error))
+        return False
+    finally:
+        await bot.session.close()
+    expected = settings.webhook_url if settings.bot_mode == "webhook" else None
+    findings = webhook_findings(info, expected)
+    for verdict, detail in findings:
+        _report(verdict, "webhook", detail)
+    return all(verdict != "FAIL" for verdict, _ in findings)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ def test_structlog_lines_are_json_with_level_logger_and_time(output: io.StringIO
     get_logger("telegram_bot.test").info("user registered", telegram_id=42)
 
     (line,) = lines(output)
-    assert line["event"] == "user registered"
+    assert line["message"] == "user registered"
     assert line["telegram_id"] == 42
     assert line["level"] == "info"
     assert line["logger"] == "telegram_bot.test"
@@ -47,7 +47,7 @@ def test_standard_library_loggers_share_the_pipeline_and_the_context(output: io.
     get_logger("telegram_bot.test").info("ours")
 
     aiogram_line, our_line = lines(output)
-    assert aiogram_line["event"] == "Update id=7 is handled"
+    assert aiogram_line["message"] == "Update id=7 is handled"
     assert aiogram_line["logger"] == "aiogram.event"
     assert aiogram_line["update_id"] == 7
     assert our_line["update_id"] == 7
@@ -60,7 +60,7 @@ def test_levels_below_the_configured_one_are_dropped() -> None:
     logging.getLogger("aiogram").info("quiet too")
     get_logger("telegram_bot.test").warning("loud")
 
-    assert [line["event"] for line in lines(stream)] == ["loud"]
+    assert [line["message"] for line in lines(stream)] == ["loud"]
 
 
 def test_configured_secrets_are_redacted_everywhere(output: io.StringIO) -> None:

@@ -6,6 +6,7 @@ DEFAULT_LOCALE otherwise: an unsupported language, no code, or no user at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aiogram import Bot
@@ -15,7 +16,7 @@ from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
 
 from telegram_bot.bot import texts
 from telegram_bot.bot.middlewares import Handler
-from telegram_bot.languages import DOMAIN, LOCALES_DIR
+from telegram_bot.languages import DOMAIN, LOCALES_DIR, RETIRED_LOCALES
 
 # Telegram's language codes are a few hundred at most: more than this is someone making them up.
 MAX_REMEMBERED_CODES = 1024
@@ -76,11 +77,13 @@ def _language_code(data: dict[str, Any]) -> str | None:
     return None if user is None else user.language_code
 
 
-async def register_commands(bot: Bot, i18n: I18n) -> None:
-    """Register the command list in every language the bot speaks.
+async def register_commands(bot: Bot, i18n: I18n, retired: Iterable[str] = RETIRED_LOCALES) -> None:
+    """Make Telegram's command lists those of the languages the bot speaks, and no others.
 
     The default locale's list goes to every user; each other locale's, to the users whose Telegram speaks
-    it: Telegram picks the list by the user's language code.
+    it: Telegram picks the list by the user's language code, and keeps a list until it is deleted. So the
+    lists no locale serves any more are deleted: one in the default locale's own code (left from a time when
+    another locale was the default, it would show its users that time's menu), and one in each retired code.
     """
     others = sorted(set(i18n.available_locales) - {i18n.default_locale})
     for locale in [i18n.default_locale, *others]:
@@ -88,3 +91,5 @@ async def register_commands(bot: Bot, i18n: I18n) -> None:
             commands = texts.commands()
         language_code = None if locale == i18n.default_locale else locale
         await bot.set_my_commands(commands, language_code=language_code)
+    for stale in sorted({i18n.default_locale, *retired} - set(others)):
+        await bot.delete_my_commands(language_code=stale)
