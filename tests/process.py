@@ -193,9 +193,11 @@ async def stop_bot(bot: BotProcess) -> tuple[int, list[dict[str, Any]]]:
     return status, bot.log()
 
 
-async def run_to_exit(environment: dict[str, str], cwd: Path, *arguments: str) -> tuple[int, str, str]:
+async def run_to_exit(
+    environment: dict[str, str], cwd: Path, *arguments: str, fresh: bool = False
+) -> tuple[int, str, str]:
     """Run the command to its end: exit status, standard output, standard error."""
-    bot = await start_bot(environment, cwd, *arguments)
+    bot = await start_bot(environment, cwd, *arguments, fresh=fresh)
     status = await bot.wait(timeout=60)
     return status, bot.stdout(), bot.stderr()
 
