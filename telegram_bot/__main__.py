@@ -28,7 +28,16 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default="run",
         help="run the bot (default), or check settings, database, schema and webhook and exit",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--take-over-webhook",
+        action="store_true",
+        help="polling mode: delete the webhook another deployment of this token registered and poll instead "
+        "(that deployment then receives nothing); without it, polling does not start while a webhook is set",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.take_over_webhook and arguments.command != "run":
+        parser.error("--take-over-webhook is an option of `run`")
+    return arguments
 
 
 def _report(verdict: Verdict, name: str, detail: str) -> None:
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here: aiogram takes seconds to import, and a settings error or `check` should not wait for it.
     from telegram_bot.runner import run  # noqa: PLC0415
 
-    return loop.run(run(settings))
+    return loop.run(run(settings, take_over_webhook=arguments.take_over_webhook))
 
 
 if __name__ == "__main__":

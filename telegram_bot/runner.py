@@ -139,23 +139,30 @@ async def unless_stopped(stop: asyncio.Event, work: Awaitable[object]) -> bool:
     return True
 
 
-async def prepare_polling(bot: Bot, i18n: I18n) -> None:
-    """Refuse to poll while a webhook is set, then register the commands.
+async def prepare_polling(bot: Bot, i18n: I18n, *, take_over_webhook: bool) -> None:
+    """Refuse to poll while a webhook is set, unless told to take it over; then register the commands.
 
-    Telegram answers getUpdates with 409 Conflict while a webhook is set, and deleting it to poll would leave
-    the bot that set it (production, most likely) receiving nothing, with no log line saying so.
+    Telegram answers getUpdates with 409 Conflict while a webhook is set, and deleting it to poll leaves the
+    bot that set it (production, most likely) receiving nothing, with no log line saying so.
     """
     webhook = await bot.get_webhook_info()
-    if webhook.url:
+    if webhook.url and not take_over_webhook:
         raise StartupError(polling_refusal(webhook.url))
+    if webhook.url:
+        log.warning(
+            "taking the webhook over, as --take-over-webhook asks: it receives nothing now", url=webhook.url
+        )
+        await bot.delete_webhook(drop_pending_updates=False)
     await register_commands(bot, i18n)
 
 
-async def serve_polling(bot: Bot, dispatcher: Dispatcher, i18n: I18n, stop: asyncio.Event) -> None:
+async def serve_polling(
+    bot: Bot, dispatcher: Dispatcher, i18n: I18n, stop: asyncio.Event, *, take_over_webhook: bool
+) -> None:
     in_flight = InFlightMiddleware()
     dispatcher.update.outer_middleware(in_flight)
     async with telegram_set_up():
-        if not await unless_stopped(stop, prepare_polling(bot, i18n)):
+        if not await unless_stopped(stop, prepare_polling(bot, i18n, take_over_webhook=take_over_webhook)):
             return
     polling = asyncio.create_task(
         dispatcher.start_polling(
@@ -237,8 +244,8 @@ async def prepare_database(engine: AsyncEngine, within: float) -> None:
     await check_schema(engine)
 
 
-async def run(settings: Settings) -> int:
-    """Run the bot until SIGTERM or SIGINT. 0 after a clean stop, 1 when it could not start."""
+async def run(settings: Settings, *, take_over_webhook: bool = False) -> int:
+    """Run the bot until SIGTERM or SIGINT. 0 after a clean stop, in start-up too; 1 if it cannot start."""
     engine = create_engine(settings.url)
     try:
         async with stop_signal() as stop:
@@ -255,7 +262,7 @@ async def run(settings: Settings) -> int:
                     await serve_webhook(settings, bot, dispatcher, i18n, engine, stop)
                 else:
                     with serving_collector():  # the webhook's app applies it itself
-                        await serve_polling(bot, dispatcher, i18n, stop)
+                        await serve_polling(bot, dispatcher, i18n, stop, take_over_webhook=take_over_webhook)
             finally:
                 await bot.session.close()
     except StartupError as error:

@@ -23,6 +23,7 @@ from tests.process import (
     run_to_exit,
     start_bot,
     stop_bot,
+    update_json,
     webhook_environment,
 )
 
@@ -45,6 +46,29 @@ async def test_polling_refuses_to_take_a_webhook_away_and_leaves_it_registered(
     assert "separate bot token for development" in refusal
     assert api.webhook == {"url": PRODUCTION_URL}
     assert [method for method, _ in api.calls] == ["getWebhookInfo"]
+
+
+async def test_take_over_webhook_deletes_the_webhook_deliberately_and_polls(
+    bot_api: tuple[FakeBotAPI, str], isolated_database_url: URL, tmp_path: Path
+) -> None:
+    api, api_url = bot_api
+    api.set_webhook_elsewhere(PRODUCTION_URL)
+    api.queue_update(update_json("/help"))
+
+    process = await start_bot(
+        bot_environment(isolated_database_url, api_url), tmp_path, "run", "--take-over-webhook"
+    )
+    try:
+        await api.wait_for_call("sendMessage")
+    finally:
+        status, log = await stop_bot(process)
+
+    assert status == 0
+    (warning,) = [entry for entry in log if entry["level"] == "warning"]
+    assert warning["message"].startswith("taking the webhook over, as --take-over-webhook asks")
+    assert warning["url"] == PRODUCTION_URL
+    assert api.calls_to("deleteWebhook") == [{"drop_pending_updates": "false"}]
+    assert api.webhook == {}
 
 
 async def started_webhook(
