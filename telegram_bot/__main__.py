@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"Configuration error:\n{error}", file=sys.stderr)  # noqa: T201
         return 2
+    if arguments.take_over_webhook and settings.bot_mode != "polling":
+        print("--take-over-webhook is for BOT_MODE=polling: webhook mode registers its own", file=sys.stderr)  # noqa: T201
+        return 2
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
     if arguments.command == "check":
         _passed("settings", "valid")

@@ -222,7 +222,7 @@ async def serve_webhook(
         )
         # After the server listens, so that Telegram's first delivery finds it.
         async with telegram_set_up():
-            if not await unless_stopped(stop, _register(bot, registration, i18n)):
+            if not await unless_stopped(stop, register_webhook_and_commands(bot, registration, i18n)):
                 return
         log.info("webhook registered", url=settings.webhook_url)
         async with WebhookWatch(bot, registration, settings.webhook_watch_seconds).running():
@@ -234,7 +234,7 @@ async def serve_webhook(
         await runner.cleanup()
 
 
-async def _register(bot: Bot, registration: WebhookRegistration, i18n: I18n) -> None:
+async def register_webhook_and_commands(bot: Bot, registration: WebhookRegistration, i18n: I18n) -> None:
     await registration.register(bot)
     await register_commands(bot, i18n)
 

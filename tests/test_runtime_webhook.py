@@ -71,6 +71,19 @@ async def test_take_over_webhook_deletes_the_webhook_deliberately_and_polls(
     assert api.webhook == {}
 
 
+async def test_take_over_webhook_is_refused_in_webhook_mode(
+    bot_api: tuple[FakeBotAPI, str], isolated_database_url: URL, tmp_path: Path
+) -> None:
+    api, api_url = bot_api
+    environment = webhook_environment(isolated_database_url, api_url, free_port())
+
+    status, stdout, stderr = await run_to_exit(environment, tmp_path, "run", "--take-over-webhook")
+
+    assert (status, stdout) == (2, "")
+    assert stderr == "--take-over-webhook is for BOT_MODE=polling: webhook mode registers its own\n"
+    assert api.calls == []
+
+
 async def started_webhook(
     api: FakeBotAPI, database_url: URL, api_url: str, tmp_path: Path
 ) -> tuple[BotProcess, dict[str, Any]]:
@@ -85,6 +98,11 @@ def readings_after(api: FakeBotAPI, mark: int, until: str) -> int:
     """How many getWebhookInfo calls came after call number `mark` and before the first `until` call there."""
     later = [method for method, _ in api.calls[mark:]]
     return later[: later.index(until)].count("getWebhookInfo")
+
+
+async def more_readings(api: FakeBotAPI, count: int = 3) -> None:
+    """Let the watch read the same state `count` more times."""
+    await api.wait_for_call("getWebhookInfo", count=len(api.calls_to("getWebhookInfo")) + count)
 
 
 async def test_a_deleted_webhook_is_registered_again_as_it_was_and_survives_sigterm(
@@ -132,8 +150,7 @@ async def test_a_webhook_pointing_elsewhere_is_reported_once_and_not_fought_over
             "the webhook points at another URL; left as it is: another deployment or bot uses this token, "
             "and Telegram delivers nothing here"
         )
-        # Three more readings of the same state.
-        await api.wait_for_call("getWebhookInfo", count=len(api.calls_to("getWebhookInfo")) + 3)
+        await more_readings(api)
     finally:
         status, log = await stop_bot(process)
 
@@ -152,7 +169,7 @@ async def test_a_delivery_error_telegram_reports_is_logged_once_at_warning(
     try:
         api.fail_delivery("Wrong response from the webhook: 502 Bad Gateway", pending_update_count=7)
         warning = await process.wait_for_log("Telegram could not deliver updates to the webhook")
-        await api.wait_for_call("getWebhookInfo", count=len(api.calls_to("getWebhookInfo")) + 3)
+        await more_readings(api)
     finally:
         status, log = await stop_bot(process)
 
