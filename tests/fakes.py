@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, User
 from aiohttp import web
 
+_COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
+_LANGUAGE_CODE = re.compile(r"(?:[a-z]{2})?")
 BOT_USER = User(id=42, is_bot=True, first_name="Test bot", username="test_bot")
 
 
@@ -94,7 +97,7 @@ class FakeBotAPI:
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     # What setWebhook was last given (secret included, which getWebhookInfo never shows); {} when none is set.
     webhook: dict[str, Any] = field(default_factory=dict)
-    # (scope type, language code or "") -> the command names of that list.
+    # (scope type, language code or "") -> the command names of that list (the bot uses the default scope).
     command_lists: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _delivery_error: dict[str, Any] = field(default_factory=dict)
 
@@ -203,6 +206,8 @@ class FakeBotAPI:
 
     def _set_webhook(self, params: dict[str, Any]) -> bool:
         url = str(params.get("url", ""))
+        if not url:  # Telegram: an empty URL removes the webhook
+            return self._delete_webhook(params)
         if not url.startswith("https://"):
             raise BotAPIError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
         self.webhook = {
@@ -211,7 +216,6 @@ class FakeBotAPI:
             "allowed_updates": params.get("allowed_updates", []),
             "max_connections": int(params.get("max_connections", 40)),
         }
-        self._delivery_error = {}
         return True
 
     def _delete_webhook(self, _params: dict[str, Any]) -> bool:
@@ -221,10 +225,20 @@ class FakeBotAPI:
     @staticmethod
     def _command_list_key(params: dict[str, Any]) -> tuple[str, str]:
         scope = params.get("scope") or {"type": "default"}
-        return str(scope["type"]), str(params.get("language_code") or "")
+        language_code = str(params.get("language_code") or "")
+        # Telegram's rule: two letters (ISO 639-1), or none. The description is the fake's own words.
+        if not _LANGUAGE_CODE.fullmatch(language_code):
+            raise BotAPIError(400, "Bad Request: invalid language code specified")
+        return str(scope["type"]), language_code
 
     def _set_my_commands(self, params: dict[str, Any]) -> bool:
         commands = [command["command"] for command in params["commands"]]
+        # Telegram's rules: a command is 1-32 of a-z, 0-9 and _, a description 1-256 characters. The
+        # descriptions of the refusals are the fake's own words.
+        if not all(_COMMAND_NAME.fullmatch(name) for name in commands):
+            raise BotAPIError(400, "Bad Request: BOT_COMMAND_INVALID")
+        if not all(1 <= len(command["description"]) <= 256 for command in params["commands"]):
+            raise BotAPIError(400, "Bad Request: command description is invalid")
         if commands:
             self.command_lists[self._command_list_key(params)] = commands
         else:  # Telegram: an empty list is no list
