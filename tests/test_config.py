@@ -14,7 +14,7 @@ from telegram_bot.config import (
     Settings,
     load,
 )
-from tests.environment import SETTINGS_PREFIXES, TOKEN
+from tests.support.environment import SETTINGS_PREFIXES, TOKEN
 
 UNKNOWN_LOCALE = "DEFAULT_LOCALE must be one of en, ru: the locales the bot has catalogs for"
 

@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from telegram_bot.log import REDACTED, SecretRedactor, configure_logging, get_logger
-from tests.environment import TOKEN
+from tests.support.environment import TOKEN
 
 PASSWORD = "pa55-w0rd"
 

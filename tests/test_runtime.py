@@ -9,13 +9,13 @@ from typing import Any
 import aiohttp
 from sqlalchemy import URL
 
-from telegram_bot.bot import texts
+from telegram_bot.bot.handlers import menu, start
 from telegram_bot.web import SECRET_HEADER
 from telegram_bot.webhook import polling_refusal
-from tests.environment import TOKEN
-from tests.fakes import FakeBotAPI
-from tests.locales import said
-from tests.process import (
+from tests.support.environment import TOKEN
+from tests.support.fakes import FakeBotAPI
+from tests.support.locales import said
+from tests.support.process import (
     WEBHOOK_SECRET,
     WEBHOOK_URL,
     bot_environment,
@@ -54,14 +54,14 @@ async def test_polling_answers_start_and_stops_cleanly_on_sigterm(
     sender = update["message"]["from"]
     assert (int(sent["chat_id"]), sent["text"]) == (
         update["message"]["chat"]["id"],
-        said("en", texts.welcome, sender["first_name"]),
+        said("en", start.welcome, sender["first_name"]),
     )
     assert await stored_users(isolated_database_url) == [(sender["id"], sender["first_name"])]
     # No webhook was set, so polling went ahead; it never deletes one.
     assert api.calls_to("getWebhookInfo")
     assert not api.calls_to("deleteWebhook")
     # The command list in each language: the default locale's for everyone, then Russian for Russian clients.
-    assert api.command_lists == {("default", ""): ["start", "help"], ("default", "ru"): ["start", "help"]}
+    assert api.command_lists == {("default", ""): menu().names(), ("default", "ru"): menu().names()}
     assert status == 0
     assert log[-1]["message"] == "stopped"
     assert TOKEN not in json.dumps(log)
@@ -91,7 +91,7 @@ async def test_webhook_mode_registers_its_webhook_answers_start_and_stops_cleanl
     assert registration["allowed_updates"] == ["message"]
     assert registration["max_connections"] == "40"
     assert (ready.status, answered.status) == (200, 200)
-    assert sent["text"] == said("en", texts.welcome, update["message"]["from"]["first_name"])
+    assert sent["text"] == said("en", start.welcome, update["message"]["from"]["first_name"])
     sender = update["message"]["from"]
     assert await stored_users(isolated_database_url) == [(sender["id"], sender["first_name"])]
     assert status == 0

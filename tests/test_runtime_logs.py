@@ -1,6 +1,6 @@
 """The log of real runs, as Railway's log explorer reads it: every line of standard output one JSON object
-with `message` and `level` (tests/process.py, log_lines), and nothing on standard error, where every line
-would count as an error.
+with `message` and `level` (log_lines in tests/support/process.py), and nothing on standard error, where
+every line would count as an error.
 
 Three runs of `python -m telegram_bot` in new interpreters, exactly as deployed: serving /start and stopping;
 a start-up against an unreachable database; a handler that fails with a traceback.
@@ -15,8 +15,8 @@ from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.fakes import FakeBotAPI
-from tests.process import bot_environment, log_lines, run_to_exit, start_bot, stop_bot, update_json
+from tests.support.fakes import FakeBotAPI
+from tests.support.process import bot_environment, log_lines, run_to_exit, start_bot, stop_bot, update_json
 
 REFUSING_FUNCTION = """
 CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import URL
 
 from telegram_bot.webhook import polling_refusal
-from tests.fakes import FakeBotAPI
-from tests.process import (
+from tests.support.fakes import FakeBotAPI
+from tests.support.process import (
     WEBHOOK_SECRET,
     WEBHOOK_URL,
     BotProcess,

@@ -23,8 +23,8 @@ from aiogram.types import WebhookInfo
 
 from telegram_bot.log import configure_logging
 from telegram_bot.webhook import WebhookRegistration, WebhookWatch
-from tests.environment import TOKEN
-from tests.fakes import RecordingSession
+from tests.support.environment import TOKEN
+from tests.support.fakes import RecordingSession
 
 REGISTRATION = WebhookRegistration(
     url="https://bot.example.test/webhook",

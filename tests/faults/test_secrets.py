@@ -34,15 +34,15 @@ from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conftest import Server, unique_name
-from telegram_bot.bot import texts
+from telegram_bot.bot import errors
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.config import Settings
 from telegram_bot.log import REDACTED, configure_logging
 from telegram_bot.web import SECRET_HEADER, build_web_app
-from tests.environment import TOKEN
-from tests.fakes import FakeBotAPI, RecordingSession
-from tests.locales import said
-from tests.process import (
+from tests.support.environment import TOKEN
+from tests.support.fakes import FakeBotAPI, RecordingSession
+from tests.support.locales import said
+from tests.support.process import (
     WEBHOOK_SECRET,
     BotProcess,
     bot_environment,
@@ -74,8 +74,8 @@ async def run_command(
     """Run the bot's command to its end: exit status, stdout, stderr.
 
     `fresh`: in a new interpreter (`python -m telegram_bot`), whose output includes what the interpreter
-    itself writes while it shuts down; otherwise forked from the preloaded server (tests/process.py), which
-    runs the same main() in its own process a few seconds sooner.
+    itself writes while it shuts down; otherwise forked from the preloaded server (tests/support/process.py),
+    which runs the same main() in its own process a few seconds sooner.
     """
     bot = await start_bot(environment, cwd, *arguments, fresh=fresh)
     try:
@@ -398,7 +398,7 @@ async def test_a_handler_failure_is_logged_redacted_by_the_real_dispatcher(log_s
         in failure["exception"]
     )
     assert f"https://api.telegram.org/bot{REDACTED}/getMe" in failure["exception"]
-    assert session.sent_texts() == [said("en", texts.failed)]
+    assert session.sent_texts() == [said("en", errors.failed_text)]
 
 
 class FailingSession(RecordingSession):

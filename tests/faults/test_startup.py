@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from telegram_bot.db.schema import head_revision
-from tests.fakes import FakeBotAPI
-from tests.process import (
+from tests.support.fakes import FakeBotAPI
+from tests.support.process import (
     bot_environment,
     log_lines,
     run_to_exit,

@@ -33,9 +33,9 @@ from conftest import Server, unique_name
 from telegram_bot.db import metadata
 from telegram_bot.db.schema import head_revision, schema_status
 from telegram_bot.web import SECRET_HEADER
-from tests.fakes import FakeBotAPI
 from tests.migrations.checkout import copy_of_this_checkout, git
-from tests.process import (
+from tests.support.fakes import FakeBotAPI
+from tests.support.process import (
     WEBHOOK_SECRET,
     bot_environment,
     free_port,

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from telegram_bot.db.models import User
-from tests.environment import SETTINGS_PREFIXES, TOKEN
-from tests.updates import MessageFactory, UpdateFactory
+from tests.support.environment import SETTINGS_PREFIXES, TOKEN
+from tests.support.updates import MessageFactory, UpdateFactory
 
 WEBHOOK_SECRET = "runtime-test-secret"
 WEBHOOK_DOMAIN = "bot.example.test"
@@ -99,7 +99,7 @@ def _preloaded() -> multiprocessing.context.ForkServerContext:
     context = multiprocessing.get_context("forkserver")
     # uvloop: the loop main() sets up (a module that is not installed is skipped).
     context.set_forkserver_preload(
-        ["telegram_bot.runner", "telegram_bot.__main__", "uvloop", "tests.process"]
+        ["telegram_bot.runner", "telegram_bot.__main__", "uvloop", "tests.support.process"]
     )
     return context
 
