@@ -14,6 +14,9 @@ LOCALES_DIR = Path(__file__).parent / "locales"
 DOMAIN = "messages"
 # The language the texts are written in, in the code (the catalogs' msgids).
 SOURCE_LOCALE = "en"
+# Locales whose catalog was removed. Telegram keeps a command list until it is deleted, and cannot list the
+# ones a bot has: start-up deletes these by name. Add a locale here when you remove its catalog.
+RETIRED_LOCALES: tuple[str, ...] = ()
 
 
 def catalog_path(locale: str, locales_dir: Path = LOCALES_DIR) -> Path:

@@ -74,3 +74,30 @@ async def test_with_default_locale_ru_other_languages_are_welcomed_in_russian(
 
     assert replies == [WELCOME["ru"], WELCOME["en"], WELCOME["ru"]]
     assert command_lists(api) == [(None, descriptions("ru")), ("en", descriptions("en"))]
+
+
+async def start_and_stop(api: FakeBotAPI, environment: dict[str, str], tmp_path: Path) -> None:
+    """Run the bot in polling mode until it has registered its command lists, the deletions last."""
+    deleted = len(api.calls_to("deleteMyCommands"))
+    process = await start_bot(environment, tmp_path)
+    try:
+        await api.wait_for_call("deleteMyCommands", count=deleted + 1)
+    finally:
+        status, _ = await stop_bot(process)
+    assert status == 0
+
+
+async def test_telegrams_command_lists_follow_a_change_of_default_locale_and_keep_no_stale_list(
+    bot_api: tuple[FakeBotAPI, str], isolated_database_url: URL, tmp_path: Path
+) -> None:
+    api, api_url = bot_api
+
+    await start_and_stop(api, bot_environment(isolated_database_url, api_url, DEFAULT_LOCALE="ru"), tmp_path)
+    with_ru_default = dict(api.command_lists)
+    await start_and_stop(api, bot_environment(isolated_database_url, api_url, DEFAULT_LOCALE="en"), tmp_path)
+
+    # The default list for everyone, and one per other locale the bot speaks: after the switch back, English
+    # users get the default list, not the `en` list the Russian-default run registered.
+    assert set(with_ru_default) == {("default", ""), ("default", "en")}
+    assert set(api.command_lists) == {("default", ""), ("default", "ru")}
+    assert command_lists(api)[-2:] == [(None, descriptions("en")), ("ru", descriptions("ru"))]

@@ -12,7 +12,7 @@ only where an I18n context is set: in handlers, in the error handler, or inside 
 from __future__ import annotations
 
 import gettext
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
@@ -27,7 +27,7 @@ from babel.messages.pofile import read_po
 
 from telegram_bot.bot import handlers
 from telegram_bot.bot.middlewares import Handler
-from telegram_bot.languages import DOMAIN, LOCALES_DIR, catalog_path, supported_locales
+from telegram_bot.languages import DOMAIN, LOCALES_DIR, RETIRED_LOCALES, catalog_path, supported_locales
 
 # Telegram's language codes are a few hundred at most: more than this is someone making them up.
 MAX_REMEMBERED_CODES = 1024
@@ -117,11 +117,13 @@ def _language_code(data: dict[str, Any]) -> str | None:
     return None if user is None else user.language_code
 
 
-async def register_commands(bot: Bot, i18n: I18n) -> None:
-    """Register the command list in every language the bot speaks.
+async def register_commands(bot: Bot, i18n: I18n, retired: Iterable[str] = RETIRED_LOCALES) -> None:
+    """Make Telegram's command lists those of the languages the bot speaks, and no others.
 
     The default locale's list goes to every user; each other locale's, to the users whose Telegram speaks
-    it: Telegram picks the list by the user's language code.
+    it: Telegram picks the list by the user's language code, and keeps a list until it is deleted. So the
+    lists no locale serves any more are deleted: one in the default locale's own code (left from a time when
+    another locale was the default, it would show its users that time's menu), and one in each retired code.
     """
     others = sorted(set(i18n.available_locales) - {i18n.default_locale})
     for locale in [i18n.default_locale, *others]:
@@ -129,3 +131,5 @@ async def register_commands(bot: Bot, i18n: I18n) -> None:
             commands = handlers.menu().bot_commands()
         language_code = None if locale == i18n.default_locale else locale
         await bot.set_my_commands(commands, language_code=language_code)
+    for stale in sorted({i18n.default_locale, *retired} - set(others)):
+        await bot.delete_my_commands(language_code=stale)

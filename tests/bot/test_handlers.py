@@ -154,7 +154,7 @@ async def test_every_log_line_of_an_update_names_it(
 
     await dispatcher.feed_update(bot, update)
 
-    registered = [line for line in log_lines(log_output) if line["event"] == "user registered"]
+    registered = [line for line in log_lines(log_output) if line["message"] == "user registered"]
     assert len(registered) == 1
     assert registered[0]["update_id"] == update.update_id
     assert registered[0]["user_id"] == update.message.from_user.id
@@ -174,7 +174,7 @@ async def test_a_handler_that_raises_is_answered_logged_and_the_bot_keeps_servin
     await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(text="/help")))
 
     assert session.sent_texts() == [said("en", errors.failed_text), said("en", help.help_text, menu())]
-    (failure,) = [line for line in log_lines(log_output) if line["event"] == "update failed"]
+    (failure,) = [line for line in log_lines(log_output) if line["message"] == "update failed"]
     assert failure["level"] == "error"
     assert failure["update_id"] == failing.update_id
     assert "RuntimeError: handler bug" in str(failure["exception"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.methods import SetMyCommands
+from aiogram.methods import DeleteMyCommands, SetMyCommands
 
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.bot.i18n import build_i18n, register_commands
@@ -132,6 +132,19 @@ async def test_the_command_list_is_registered_in_every_language(
     assert session.calls == [
         SetMyCommands(commands=command_list(default_locale)),
         SetMyCommands(commands=command_list(other), language_code=other),
+        # A list in the default's own code, left from a time another locale was the default, would shadow the
+        # default list for its users.
+        DeleteMyCommands(language_code=default_locale),
+    ]
+
+
+async def test_the_command_lists_of_retired_locales_are_deleted(bot: Bot, session: RecordingSession) -> None:
+    await register_commands(bot, build_i18n("en"), retired=["uk", "de"])
+
+    assert [call for call in session.calls if isinstance(call, DeleteMyCommands)] == [
+        DeleteMyCommands(language_code="de"),
+        DeleteMyCommands(language_code="en"),
+        DeleteMyCommands(language_code="uk"),
     ]
 
 
