@@ -99,12 +99,12 @@ async def run_gate(worktree: Path, server_url: str, slots: asyncio.Semaphore) ->
 async def gates(
     releases: dict[str, Path], postgresql_server: Server
 ) -> AsyncIterator[dict[str, asyncio.Task[tuple[int, str]]]]:
-    """The gate on every scratch revision, started by the first test that asks, GATES_AT_ONCE at a time."""
+    """The gate on every scratch revision, the slow ones first, GATES_AT_ONCE at a time."""
     server = postgresql_server.url(postgresql_server.maintenance_dbname).set(drivername="postgresql")
     url = server.render_as_string(hide_password=False)
     slots = asyncio.Semaphore(GATES_AT_ONCE)
     running = {
-        name: asyncio.ensure_future(run_gate(releases[name], url, slots)) for name in [*BREAKING, *ADDITIVE]
+        name: asyncio.ensure_future(run_gate(releases[name], url, slots)) for name in [*ADDITIVE, *BREAKING]
     }
     yield running
     for task in running.values():
