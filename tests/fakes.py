@@ -3,6 +3,8 @@
 - RecordingSession: a Bot session that records each method the bot calls and answers it without a network.
 - FakeBotAPI: a small Bot API HTTP server (getUpdates, sendMessage, setWebhook...) for a real bot process
   pointed at it with TELEGRAM_API_URL.
+Both enforce Telegram's flood limits by default (tests/flood.py): what they refuse answers 429, as Telegram
+does, and is not recorded as a call. A test that needs no limits asks for `limits=None`, and says why.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, cast
 
 from aiogram import Bot
@@ -22,15 +25,18 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, User
 from aiohttp import web
 
+from tests.flood import TELEGRAM, FloodControl, TelegramLimits, too_many_requests
+
 BOT_USER = User(id=42, is_bot=True, first_name="Test bot", username="test_bot")
 
 
 class RecordingSession(BaseSession):
     """Records each Bot API method called through it; answers sendMessage with a message, others with True."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: TelegramLimits | None = TELEGRAM) -> None:
         super().__init__()
         self.calls: list[TelegramMethod[Any]] = []
+        self.flood = None if limits is None else FloodControl(limits)
         self._message_ids = itertools.count(1)
 
     def methods(self) -> list[str]:
@@ -47,6 +53,11 @@ class RecordingSession(BaseSession):
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
+        if self.flood is not None:
+            retry_after = self.flood.check(method.__api_method__, getattr(method, "chat_id", None))
+            if retry_after is not None:
+                content = json.dumps(too_many_requests(retry_after))
+                self.check_response(bot, method, HTTPStatus.TOO_MANY_REQUESTS, content)  # raises
         self.calls.append(method)
         if isinstance(method, SendMessage):
             return cast("TelegramType", self._message_for(method))
@@ -82,14 +93,28 @@ class RecordingSession(BaseSession):
 
 @dataclass
 class FakeBotAPI:
-    """A Bot API server on 127.0.0.1: queue updates for getUpdates, read what the bot called."""
+    """A Bot API server on 127.0.0.1: queue updates for getUpdates, read what the bot called.
+
+    `calls` holds the requests it took; `refused` those its flood control answered 429; `fail_next` makes
+    the next requests of a method fail with a status (a 5xx) before they are taken, and `failed` holds them.
+    """
 
     token: str
+    limits: TelegramLimits | None = TELEGRAM
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    refused: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    failed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    failures: dict[str, list[int]] = field(default_factory=dict)
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
     _called: asyncio.Condition = field(default_factory=asyncio.Condition)
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.flood = None if self.limits is None else FloodControl(self.limits)
+
+    def fail_next(self, method: str, status: int = HTTPStatus.INTERNAL_SERVER_ERROR, times: int = 1) -> None:
+        self.failures.setdefault(method, []).extend([status] * times)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -115,8 +140,17 @@ class FakeBotAPI:
             )
         method = request.match_info["method"]
         params = {key: _decode(value) for key, value in (await request.post()).items()}
+        if failures := self.failures.get(method):
+            status = failures.pop(0)
+            self.failed.append((method, params))
+            return web.json_response(
+                {"ok": False, "error_code": status, "description": HTTPStatus(status).phrase}, status=status
+            )
         if method == "getUpdates":
             return _ok(await self._get_updates(params))
+        if self.flood is not None and (retry_after := self.flood.check(method, params.get("chat_id"))):
+            self.refused.append((method, params))
+            return web.json_response(too_many_requests(retry_after), status=HTTPStatus.TOO_MANY_REQUESTS)
         async with self._called:
             self.calls.append((method, params))
             self._called.notify_all()

@@ -19,6 +19,7 @@ from telegram_bot.bot.middlewares import (
     LogContextMiddleware,
     update_context,
 )
+from telegram_bot.bot.pacing import FloodLimits, install_policy, is_refused_send
 from telegram_bot.bot.session import BotSession
 from telegram_bot.config import Settings
 from telegram_bot.db.engine import is_database_unavailable
@@ -28,12 +29,23 @@ from telegram_bot.log import get_logger
 log = get_logger(__name__)
 
 
+def flood_limits(settings: Settings) -> FloodLimits:
+    return FloodLimits(
+        messages_per_second=settings.telegram_messages_per_second,
+        chat_messages_per_second=settings.telegram_chat_messages_per_second,
+        group_messages_per_minute=settings.telegram_group_messages_per_minute,
+        max_wait_seconds=settings.telegram_max_wait_seconds,
+    )
+
+
 def build_bot(settings: Settings) -> Bot:
-    """A Bot talking to Telegram, or to the Bot API server TELEGRAM_API_URL names."""
+    """A Bot talking to Telegram, or to the Bot API server TELEGRAM_API_URL names, paced under its limits."""
     api = PRODUCTION
     if settings.telegram_api_url is not None:
         api = TelegramAPIServer.from_base(str(settings.telegram_api_url))
-    return Bot(settings.telegram_token.get_secret_value(), session=BotSession(api=api))
+    bot = Bot(settings.telegram_token.get_secret_value(), session=BotSession(api=api))
+    install_policy(bot, flood_limits(settings))
+    return bot
 
 
 class ErrorReporter:
@@ -42,6 +54,10 @@ class ErrorReporter:
     With `redeliverable` (webhook mode), an update that failed because PostgreSQL was unreachable is
     re-raised, so that the webhook answers non-2xx and Telegram delivers it again once the database is back.
     Otherwise (polling, whose updates are confirmed once fetched), the user is told to try again.
+
+    A reply that Telegram's flood control refused (or that pacing gave up) is never answered with one more
+    message, which would be refused too: it is re-raised with `redeliverable` (the webhook keeps the reply and
+    sends it on the redelivery), and otherwise only logged.
     """
 
     def __init__(self, *, redeliverable: bool) -> None:
@@ -50,6 +66,12 @@ class ErrorReporter:
     async def handle(self, event: ErrorEvent, bot: Bot) -> bool:
         unavailable = is_database_unavailable(event.exception)
         with bound_contextvars(**update_context(event.update)):
+            if is_refused_send(event.exception):
+                if self._redeliverable:
+                    log.warning("reply held back by Telegram's flood limits; left for the redelivery")
+                    raise event.exception
+                log.error("reply not sent: Telegram's flood limits", error=str(event.exception))
+                return True
             if unavailable and self._redeliverable:
                 log.warning("database unavailable; update left for Telegram to deliver again")
                 raise event.exception
