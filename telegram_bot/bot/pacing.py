@@ -99,6 +99,8 @@ def _chat_of(method: TelegramMethod[TelegramType]) -> int | str | None:
     if method.__api_method__.startswith("get"):
         return None
     chat_id: int | str | None = getattr(method, "chat_id", None)
+    if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
+        return int(chat_id)  # a numeric id given as text is the same chat as the number
     return chat_id
 
 
@@ -225,7 +227,7 @@ class BotApiPolicy(BaseRequestMiddleware):
             return
         assert self._chats is not None  # noqa: S101 - made with the overall bucket
         assert self._groups is not None  # noqa: S101 - likewise
-        # The narrowest bucket first: a request that must wait for its chat holds no bot-wide turn meanwhile.
+        # The chat's bucket first: a request that must wait for its chat holds no bot-wide turn meanwhile.
         await self._chats[chat_id].acquire()
         if _is_group(chat_id):
             await self._groups[chat_id].acquire()

@@ -6,7 +6,6 @@ No test here measures time: each counts what the double took and refused.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from aiogram import Bot
@@ -15,7 +14,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiohttp.test_utils import TestServer
 
 from telegram_bot.bot.dispatcher import build_bot
 from telegram_bot.bot.i18n import build_i18n, register_commands
@@ -118,19 +116,10 @@ async def test_pacing_off_still_honours_a_429() -> None:
     assert (len(session.sent()), session.flood.refused) == (2, 1)
 
 
-@pytest.fixture
-async def served_api() -> AsyncIterator[tuple[FakeBotAPI, str]]:
-    api = FakeBotAPI(token=TOKEN)
-    server = TestServer(api.app(), host="127.0.0.1")
-    await server.start_server()
-    yield api, str(server.make_url("/"))
-    await server.close()
-
-
 async def test_5xx_answers_to_the_start_up_calls_are_retried_until_they_succeed(
-    served_api: tuple[FakeBotAPI, str],
+    bot_api: tuple[FakeBotAPI, str],
 ) -> None:
-    api, url = served_api
+    api, url = bot_api
     settings = Settings(
         _env_file=None, telegram_token=TOKEN, database_url="postgresql://u@127.0.0.1/db", telegram_api_url=url
     )
@@ -154,8 +143,8 @@ async def test_5xx_answers_to_the_start_up_calls_are_retried_until_they_succeed(
     assert [name for name, _ in api.calls][:3] == ["getMe", "deleteWebhook", "setWebhook"]
 
 
-async def test_a_send_answered_5xx_is_not_sent_again(served_api: tuple[FakeBotAPI, str]) -> None:
-    api, url = served_api
+async def test_a_send_answered_5xx_is_not_sent_again(bot_api: tuple[FakeBotAPI, str]) -> None:
+    api, url = bot_api
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(url)))
     install_policy(bot, FloodLimits())
     api.fail_next("sendMessage", 502)
