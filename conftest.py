@@ -292,3 +292,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped and exitstatus == pytest.ExitCode.OK:
         reporter.write_line(f"CI: {skipped} test(s) skipped; every test must run in CI.", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many workers `--numprocesses auto` (the addopts) starts: one a core, for whole runs only.
+
+    A run of the whole suite (no paths given: pytest takes `testpaths`) is spread over the cores. A narrower
+    run (a file, a folder, a test) stays in one process: each worker pays for its own aiogram import (seconds
+    here) and its own template database, which costs a one-file run more than it could save.
+    """
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return 0
+    return os.cpu_count() or 1

@@ -6,7 +6,7 @@ main keeps the environment in step with this file (never with --confirm-destruct
 something fails the deploy instead). The CLI evaluates the file with `python3`: it imports it, calls `main()`
 and reads `.to_graph()`, so run it where railway-sdk is importable (`poetry run railway config plan`).
 tests/deploy/test_railway_iac.py renders it the same way, offline, and checks the graph. What the file cannot
-express is in the README (Deploy, Set up once).
+express is in docs/deploy.md (Deploy, Set up once).
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def main() -> Project:
             "DATABASE_URL": database.env.DATABASE_URL,
             "BOT_MODE": "webhook",
             "LOG_FORMAT": "json",
-            # Secrets never live here: they are set once on Railway (README, Set up once), and preserve()
-            # keeps whatever value is set there, so an apply neither shows nor removes them.
+            # Secrets never live here: they are set once on Railway (docs/deploy.md, Set up once), and
+            # preserve() keeps whatever value is set there, so an apply neither shows nor removes them.
             "TELEGRAM_TOKEN": preserve(),
             "WEBHOOK_SECRET": preserve(),
         },

@@ -59,7 +59,7 @@ def placeholders(text: str | tuple[str, ...] | list[str] | None) -> set[str]:
 
 
 def extracted(source_dir: Path, into: Path) -> Catalog:
-    """The template `pybabel extract` writes from the code as it is now (the README has the full command)."""
+    """The template `pybabel extract` writes from the code as it is now (docs/development.md: Languages)."""
     command = ["--quiet", "extract", "-F", str(MAPPING), "-o", str(into), str(source_dir)]
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", *command], check=True)
     return read_catalog(into)

@@ -3,8 +3,8 @@
 Each text is written in English and marked with `_`, aiogram's gettext: it comes out in the locale chosen for
 the update being handled (telegram_bot/bot/i18n.py). So these functions work only where an I18n context is
 set: in handlers, in the error handler, or inside `i18n.context()` and `i18n.use_locale(...)`. After changing
-a text, update the catalogs (README, "Languages"). Texts are plain text, sent with no parse mode: a user's
-name goes in as it is, with nothing to escape.
+a text, update the catalogs (docs/development.md, "Languages"). Texts are plain text, sent with no parse mode:
+a user's name goes in as it is, with nothing to escape.
 """
 
 from __future__ import annotations

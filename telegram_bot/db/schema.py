@@ -1,7 +1,7 @@
 """Where the database's schema stands against the code: at its migrations' head, behind it, or ahead of it.
 
 A schema ahead of the code (a newer release migrated it: a deploy under way, a failed one, a rollback) is
-usable as long as it still serves this code, which the expand/contract rule (README, "Migrations") keeps
+usable as long as it still serves this code, which the expand/contract rule (docs/migrations.md) keeps
 true. Whether it does is read from the live database in one query, and compared with the code's metadata:
 
 - every mapped table and column exists;
@@ -75,7 +75,7 @@ def head_revision() -> str | None:
 
 
 # Columns the database still holds but this release no longer maps, as "table.column": the next release's
-# migration drops them (README, "Migrations"). Autogenerate and the migration suite leave them alone.
+# migration drops them (docs/migrations.md). Autogenerate and the migration suite leave them alone.
 RETIRED_COLUMNS: frozenset[str] = frozenset()
 
 

@@ -1,7 +1,7 @@
 """A retired column (schema.RETIRED_COLUMNS) stays out of autogenerate and the model-matches-DDL check.
 
 That is what lets a release stop mapping a column while its database still holds it for the release before,
-and the next release drop it (README, "Migrations": expand/contract).
+and the next release drop it (docs/migrations.md: expand, then contract).
 """
 
 from __future__ import annotations
