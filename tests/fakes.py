@@ -95,16 +95,15 @@ class RecordingSession(BaseSession):
 class FakeBotAPI:
     """A Bot API server on 127.0.0.1: queue updates for getUpdates, read what the bot called.
 
-    `calls` holds the requests it took; `refused` those its flood control answered 429; `fail_next` makes
-    the next requests of a method fail with a status (a 5xx) before they are taken, and `failed` holds them.
+    `calls` holds the requests it took (`flood` counts those it answered 429); `fail_next` makes the next
+    requests of a method fail with a status (a 5xx) before they are taken, and `failed` holds them.
     """
 
     token: str
     limits: TelegramLimits | None = TELEGRAM
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    refused: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     failed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    failures: dict[str, list[int]] = field(default_factory=dict)
+    _failures: dict[str, list[int]] = field(default_factory=dict)
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
     _called: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -114,7 +113,7 @@ class FakeBotAPI:
         self.flood = None if self.limits is None else FloodControl(self.limits)
 
     def fail_next(self, method: str, status: int = HTTPStatus.INTERNAL_SERVER_ERROR, times: int = 1) -> None:
-        self.failures.setdefault(method, []).extend([status] * times)
+        self._failures.setdefault(method, []).extend([status] * times)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -140,7 +139,7 @@ class FakeBotAPI:
             )
         method = request.match_info["method"]
         params = {key: _decode(value) for key, value in (await request.post()).items()}
-        if failures := self.failures.get(method):
+        if failures := self._failures.get(method):
             status = failures.pop(0)
             self.failed.append((method, params))
             return web.json_response(
@@ -149,7 +148,6 @@ class FakeBotAPI:
         if method == "getUpdates":
             return _ok(await self._get_updates(params))
         if self.flood is not None and (retry_after := self.flood.check(method, params.get("chat_id"))):
-            self.refused.append((method, params))
             return web.json_response(too_many_requests(retry_after), status=HTTPStatus.TOO_MANY_REQUESTS)
         async with self._called:
             self.calls.append((method, params))

@@ -167,8 +167,10 @@ class BotApiPolicy(BaseRequestMiddleware):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.limits.max_wait_seconds
         backoffs = _backoffs()
+        paced = self._overall is not None and _chat_of(method) is not None
         while True:
-            await self._wait_for_a_slot(method, deadline)
+            if paced or self._paused_until > loop.time():  # otherwise there is nothing to wait for
+                await self._wait_for_a_slot(method, deadline)
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as error:
