@@ -83,8 +83,10 @@ class FloodLimits:
     messages_per_second: float = 30.0
     chat_messages_per_second: float = 1.0
     group_messages_per_minute: float = 20.0
-    # How long one request may wait for pacing, 429 pauses and retries before it is given up.
-    max_wait_seconds: float = 30.0
+    # How long one request may wait for pacing, 429 pauses and retries before it is given up. Under the
+    # database pool's 30 s checkout timeout: a handler waiting to send its reply still holds its connection,
+    # and the updates queued behind it for one must get theirs before that timeout.
+    max_wait_seconds: float = 20.0
 
     @property
     def paced(self) -> bool:
