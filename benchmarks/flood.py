@@ -2,9 +2,10 @@
 
 A burst of N new users' /start, plus REPEATERS users sending /start REPEATS times each, arrives over
 CONNECTIONS connections from a Telegram-like sender (benchmarks/load.py with redelivery: whatever is not
-answered 2xx is delivered again). The bot's replies go over HTTP to the fake Bot API of tests/fakes.py, which
-limits them as Telegram does (tests/flood.py: 30 a second bot-wide with a burst of 30, 1 a second per chat
-with a burst of 3, 429 with retry_after, a wait that grows while a client sends into it).
+answered 2xx is delivered again). The bot's replies go over HTTP to the fake Bot API of
+tests/support/fakes.py, which limits them as Telegram does (tests/support/flood.py: 30 a second bot-wide with
+a burst of 30, 1 a second per chat with a burst of 3, 429 with retry_after, a wait that grows while a client
+sends into it).
 
 What it prints: the makespan (from the first delivery to the last acknowledgement, which comes after the last
 reply) over the limits' own minimum, (replies - burst) / rate; the share of sends refused with 429; the
@@ -31,11 +32,11 @@ from benchmarks.process import (
     wait_until_ready,
 )
 from benchmarks.workload import WEBHOOK_PATH, InvalidRunError, post_load
-from telegram_bot.bot import texts
-from tests.fakes import FakeBotAPI
-from tests.flood import TELEGRAM, FloodControl
-from tests.locales import said
-from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
+from telegram_bot.bot.handlers import start
+from tests.support.fakes import FakeBotAPI
+from tests.support.flood import TELEGRAM, FloodControl
+from tests.support.locales import said
+from tests.support.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
 REPEATERS = 20
 REPEATS = 4
@@ -97,9 +98,9 @@ def build_burst(users: int, first_update_id: int) -> Burst:
             message = MessageFactory.build(from_user=person, text="/start")
             updates.append(UpdateFactory.build(update_id=next(update_ids), message=message))
         # One welcome, whichever of a repeater's updates registers them; a welcome back for each other one.
-        expected[(person.id, said("en", texts.welcome, person.first_name))] += 1
+        expected[(person.id, said("en", start.welcome, person.first_name))] += 1
         if repeats > 1:
-            expected[(person.id, said("en", texts.welcome_back, person.first_name))] += repeats - 1
+            expected[(person.id, said("en", start.welcome_back, person.first_name))] += repeats - 1
     random.Random(SHUFFLE_SEED).shuffle(updates)
     bodies = [update.model_dump_json(by_alias=True, exclude_none=True) for update in updates]
     return Burst(bodies, expected)

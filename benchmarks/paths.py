@@ -39,13 +39,13 @@ from benchmarks.workload import (
     serving,
     unpaced_bot,
 )
-from telegram_bot.bot import texts
 from telegram_bot.bot.dispatcher import build_dispatcher
+from telegram_bot.bot.handlers import help, menu  # noqa: A004 - the module of /help
 from telegram_bot.collector import serving_collector
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.web import build_web_app
-from tests.locales import said
-from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
+from tests.support.locales import said
+from tests.support.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
 # create_engine's pool: 20 connections, no overflow. The raw asyncpg pool gets as many.
 POOL_CONNECTIONS = 20
@@ -170,7 +170,7 @@ async def ceiling(bench: Bench) -> Measurement:
         updates = mount(workload.help.updates, bot)
         session.reset()
         timing = await _feed_all(dispatcher, bot, updates, bench.concurrency)
-    expect_replies(session.sent_texts(), [said("en", texts.help_text)] * len(updates), "ceiling")
+    expect_replies(session.sent_texts(), [said("en", help.help_text, menu())] * len(updates), "ceiling")
     return Measurement("ceiling", "1  ceiling: /help, no database", len(updates), timing)
 
 

@@ -1,7 +1,7 @@
 """The real `python -m telegram_bot` process in webhook mode: time to ready, throughput over HTTP with its
-replies going over HTTP to a fake Bot API (tests/fakes.py), and its memory after that load; and the memory of
-a bare `python -c "import aiogram"` beside it. The reference, run as a process the same way, under the same
-load and with the same fake Bot API, for the comparison of whole processes.
+replies going over HTTP to a fake Bot API (tests/support/fakes.py), and its memory after that load; and the
+memory of a bare `python -c "import aiogram"` beside it. The reference, run as a process the same way, under
+the same load and with the same fake Bot API, for the comparison of whole processes.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from benchmarks.workload import (
     post_load,
     serving,
 )
-from tests.fakes import FakeBotAPI
-from tests.flood import TelegramLimits
+from tests.support.fakes import FakeBotAPI
+from tests.support.flood import TelegramLimits
 
 SETTINGS_PREFIXES = ("TELEGRAM_", "DATABASE_", "LOG_", "BOT_", "WEBHOOK_", "RAILWAY_", "HOST", "PORT")
 READY_WITHIN_SECONDS = 30.0

@@ -29,8 +29,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from benchmarks.workload import SECRET, WEBHOOK_PATH
-from telegram_bot.bot import texts
+from telegram_bot.bot import handlers
+from telegram_bot.bot.handlers import help, start  # noqa: A004 - the module of /help
 from telegram_bot.bot.i18n import build_i18n
+from telegram_bot.bot.menu import Menu
 from telegram_bot.bot.middlewares import Handler
 from telegram_bot.config import parse_database_url
 from telegram_bot.db.engine import create_engine
@@ -50,7 +52,7 @@ class SessionMiddleware(BaseMiddleware):
             return await handler(event, data)
 
 
-async def start(message: Message, session: AsyncSession) -> None:
+async def start_command(message: Message, session: AsyncSession) -> None:
     sender = message.from_user
     if sender is None:
         return
@@ -65,27 +67,27 @@ async def start(message: Message, session: AsyncSession) -> None:
                 language_code=sender.language_code,
             )
         )
-        reply = texts.welcome(sender.first_name)
+        reply = start.welcome(sender.first_name)
     else:
         user.first_name = sender.first_name
         user.username = sender.username
         user.last_name = sender.last_name
         user.language_code = sender.language_code
-        reply = texts.welcome_back(sender.first_name)
+        reply = start.welcome_back(sender.first_name)
     await session.commit()
     await message.answer(reply)
 
 
-async def help_command(message: Message) -> None:
-    await message.answer(texts.help_text())
+async def help_command(message: Message, menu: Menu) -> None:
+    await message.answer(help.help_text(menu))
 
 
 def build_reference_dispatcher(engine: AsyncEngine) -> Dispatcher:
-    dispatcher = Dispatcher()
+    dispatcher = Dispatcher(menu=handlers.menu())
     dispatcher.update.middleware(SessionMiddleware(async_sessionmaker(engine, expire_on_commit=False)))
     SimpleI18nMiddleware(build_i18n(SOURCE_LOCALE)).setup(dispatcher)
     router = Router(name="reference")
-    router.message.register(start, CommandStart())
+    router.message.register(start_command, CommandStart())
     router.message.register(help_command, Command("help"))
     dispatcher.include_router(router)
     return dispatcher

@@ -26,12 +26,12 @@ NOTES = """\
    reply (each is sent after its commit); on asyncio's own event loop, as the pattern runs. 5u: the same on
    uvloop (no target), to show how much of the project's lead the loop alone would give the reference
 5p the reference as a process of its own (`python -m benchmarks.reference`: web.run_app, asyncio's loop),
-   same HTTP load; its replies go over HTTP to a fake Bot API (tests/fakes.py) in this process
+   same HTTP load; its replies go over HTTP to a fake Bot API (tests/support/fakes.py) in this process
 6  `python -m telegram_bot` in webhook mode, a process of its own, on uvloop where installed: the same load,
    its replies over HTTP to the same kind of fake Bot API. 6 / 5p compares whole processes, each paying for
    its replies' HTTP requests, as the reference row 5 (a no-op session) does not
 7  `python -m telegram_bot` with its pacing on (the default settings) against a fake Bot API that limits like
-   Telegram (tests/flood.py); a burst of new users' /start plus 20 users sending it 4 times, over 40
+   Telegram (tests/support/flood.py); a burst of new users' /start plus 20 users sending it 4 times, over 40
    connections, redelivered until answered 2xx. Rows 1-6 run with pacing off (TELEGRAM_MESSAGES_PER_SECOND=0)
    against an unlimited double: they measure the bot's own cost, not Telegram's limits
 Every path: the same N users, an empty users table, a warm-up first; 1 and 2 feed updates already bound to

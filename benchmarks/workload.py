@@ -27,13 +27,13 @@ from aiogram.types import User as TelegramUser
 from aiohttp import web
 
 from benchmarks.database import REPOSITORY
-from telegram_bot.bot import texts
+from telegram_bot.bot.handlers import start
 from telegram_bot.bot.pacing import FloodLimits, install_policy
 from telegram_bot.db.models import User
 from telegram_bot.web import SECRET_HEADER
-from tests.fakes import RecordingSession
-from tests.locales import said
-from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
+from tests.support.fakes import RecordingSession
+from tests.support.locales import said
+from tests.support.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"  # noqa: S105 - a made-up token, as in the tests
 SECRET = "benchmark-webhook-secret"  # noqa: S105 - the benchmark's own
@@ -57,10 +57,10 @@ class Batch:
         return [update.model_dump_json(by_alias=True, exclude_none=True) for update in self.updates]
 
     def welcomes(self) -> list[str]:
-        return [said("en", texts.welcome, user.first_name) for user in self.users]
+        return [said("en", start.welcome, user.first_name) for user in self.users]
 
     def welcomes_back(self) -> list[str]:
-        return [said("en", texts.welcome_back, user.first_name) for user in self.users]
+        return [said("en", start.welcome_back, user.first_name) for user in self.users]
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def mount(updates: Sequence[Update], bot: Bot) -> list[Update]:
 
 
 class CountingSession(RecordingSession):
-    """The no-op Bot API session of tests/fakes.py, noting when each call arrived.
+    """The no-op Bot API session of tests/support/fakes.py, noting when each call arrived.
 
     Without Telegram's flood limits: the rows that use it measure the bot's own cost, with pacing off.
     """

@@ -80,7 +80,7 @@ def _check_locale(value: str) -> str:
 
 def _default_log_format() -> Literal["console", "json"]:
     """Readable lines for a person at a terminal, JSON lines for a log collector."""
-    return "console" if sys.stderr.isatty() else "json"
+    return "console" if sys.stdout.isatty() else "json"
 
 
 DatabaseUrl = Annotated[SecretStr, AfterValidator(_normalise_database_url)]
@@ -128,6 +128,8 @@ class Settings(DatabaseSettings, LoggingSettings):
     # Telegram opens at most this many connections at once (its default is 40); the server handles at most as
     # many updates at once, which also bounds the database connections they hold.
     webhook_max_connections: Annotated[int, Field(ge=1, le=100)] = 40
+    # How often webhook mode reads its registration from Telegram, to restore or report a lost one.
+    webhook_watch_seconds: Annotated[float, Field(gt=0)] = 60.0
     railway_public_domain: str | None = None
     # The language of users whose Telegram language the bot does not speak, or who send none.
     default_locale: Annotated[str, AfterValidator(_check_locale)] = SOURCE_LOCALE

@@ -3,6 +3,11 @@
 structlog's own loggers hand their event dicts to the standard library, and one `ProcessorFormatter` on the
 root handler renders both kinds the same way, so aiogram's, SQLAlchemy's, Alembic's and asyncio's lines carry
 the same context (bound with `structlog.contextvars`) and pass the same redaction.
+
+JSON lines are what Railway's log explorer reads (railwayapp/docs, observability/logs.md): the text under
+`message`, the severity under `level`, every other key an attribute to filter on (`@update_id:7`), one
+object a line, a traceback included. Every line goes to stdout: Railway counts a line on stderr as an error
+whatever its level, and one stream keeps the lines in the order they were written.
 """
 
 from __future__ import annotations
@@ -63,12 +68,15 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
-def _renderer(log_format: Literal["console", "json"]) -> Processor:
+def _renderers(log_format: Literal["console", "json"]) -> list[Processor]:
     if log_format == "json":
-        return structlog.processors.JSONRenderer()
-    return structlog.dev.ConsoleRenderer(
-        colors=False, exception_formatter=structlog.dev.plain_traceback, sort_keys=False
-    )
+        # structlog calls the text `event`; Railway reads it from `message` only.
+        return [structlog.processors.EventRenamer("message"), structlog.processors.JSONRenderer()]
+    return [
+        structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback, sort_keys=False
+        )
+    ]
 
 
 def configure_logging(
@@ -86,10 +94,10 @@ def configure_logging(
             # Exceptions become text before redaction, so a URL with a password inside one is masked too.
             structlog.processors.format_exc_info,
             SecretRedactor(secrets),
-            _renderer(log_format),
+            *_renderers(log_format),
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in root.handlers[:]:

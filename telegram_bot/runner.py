@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from aiogram import Bot, Dispatcher
@@ -31,6 +31,7 @@ from telegram_bot.db.schema import schema_status
 from telegram_bot.log import get_logger
 from telegram_bot.loop import loop_name
 from telegram_bot.web import build_web_app
+from telegram_bot.webhook import WebhookRegistration, WebhookWatch, polling_refusal
 
 log = get_logger(__name__)
 
@@ -120,12 +121,52 @@ async def stop_signal() -> AsyncIterator[asyncio.Event]:
             loop.remove_signal_handler(signum)
 
 
-async def serve_polling(bot: Bot, dispatcher: Dispatcher, i18n: I18n, stop: asyncio.Event) -> None:
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[object]) -> bool:
+    """Do `work` unless a stop comes first, which cancels it: whether it was done.
+
+    Start-up can take as long as DATABASE_WAIT_SECONDS, as long as Railway lets a stopped deployment drain: a
+    stop meanwhile must end it at once, not after it.
+    """
+    working = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not working.done():
+            working.cancel()
+            await asyncio.gather(working, return_exceptions=True)  # let it unwind
+    if working.cancelled():
+        return False
+    working.result()  # its failure, if it failed
+    return True
+
+
+async def prepare_polling(bot: Bot, i18n: I18n, *, take_over_webhook: bool) -> None:
+    """Refuse to poll while a webhook is set, unless told to take it over; then register the commands.
+
+    Telegram answers getUpdates with 409 Conflict while a webhook is set, and deleting it to poll leaves the
+    bot that set it (production, most likely) receiving nothing, with no log line saying so.
+    """
+    webhook = await bot.get_webhook_info()
+    if webhook.url and not take_over_webhook:
+        raise StartupError(polling_refusal(webhook.url))
+    if webhook.url:
+        log.warning(
+            "taking the webhook over, as --take-over-webhook asks: it receives nothing now", url=webhook.url
+        )
+        await bot.delete_webhook(drop_pending_updates=False)
+    await register_commands(bot, i18n)
+
+
+async def serve_polling(
+    bot: Bot, dispatcher: Dispatcher, i18n: I18n, stop: asyncio.Event, *, take_over_webhook: bool
+) -> None:
     in_flight = InFlightMiddleware()
     dispatcher.update.outer_middleware(in_flight)
     async with telegram_set_up():
-        await bot.delete_webhook(drop_pending_updates=False)
-        await register_commands(bot, i18n)
+        if not await unless_stopped(stop, prepare_polling(bot, i18n, take_over_webhook=take_over_webhook)):
+            return
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot,
@@ -177,31 +218,44 @@ async def serve_webhook(
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
         log.info("listening", host=settings.host, port=settings.port, path=settings.webhook_path)
+        registration = WebhookRegistration(
+            url=settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=dispatcher.resolve_used_update_types(),
+            max_connections=settings.webhook_max_connections,
+        )
         # After the server listens, so that Telegram's first delivery finds it.
         async with telegram_set_up():
-            await bot.set_webhook(
-                settings.webhook_url,
-                secret_token=secret,
-                allowed_updates=dispatcher.resolve_used_update_types(),
-                max_connections=settings.webhook_max_connections,
-                drop_pending_updates=False,
-            )
-            await register_commands(bot, i18n)
+            if not await unless_stopped(stop, register_webhook_and_commands(bot, registration, i18n)):
+                return
         log.info("webhook registered", url=settings.webhook_url)
-        await stop.wait()
+        async with WebhookWatch(bot, registration, settings.webhook_watch_seconds).running():
+            await stop.wait()
+        # The webhook stays registered: the deployment taking over uses the same one.
         log.info("stopping: closing the listener; waiting for requests in flight")
     finally:
         # Stops accepting, lets requests in flight finish within the grace period, then closes.
         await runner.cleanup()
 
 
-async def run(settings: Settings) -> int:
-    """Run the bot until SIGTERM or SIGINT. 0 after a clean stop, 1 when it could not start."""
+async def register_webhook_and_commands(bot: Bot, registration: WebhookRegistration, i18n: I18n) -> None:
+    await registration.register(bot)
+    await register_commands(bot, i18n)
+
+
+async def prepare_database(engine: AsyncEngine, within: float) -> None:
+    await wait_for_database(engine, within)
+    await check_schema(engine)
+
+
+async def run(settings: Settings, *, take_over_webhook: bool = False) -> int:
+    """Run the bot until SIGTERM or SIGINT. 0 after a clean stop, in start-up too; 1 if it cannot start."""
     engine = create_engine(settings.url)
     try:
         async with stop_signal() as stop:
-            await wait_for_database(engine, settings.database_wait_seconds)
-            await check_schema(engine)
+            if not await unless_stopped(stop, prepare_database(engine, settings.database_wait_seconds)):
+                log.info("stopped during start-up, before anything was registered")
+                return 0
             bot = build_bot(settings)
             try:
                 webhook = settings.bot_mode == "webhook"
@@ -212,7 +266,7 @@ async def run(settings: Settings) -> int:
                     await serve_webhook(settings, bot, dispatcher, i18n, engine, stop)
                 else:
                     with serving_collector():  # the webhook's app applies it itself
-                        await serve_polling(bot, dispatcher, i18n, stop)
+                        await serve_polling(bot, dispatcher, i18n, stop, take_over_webhook=take_over_webhook)
             finally:
                 await bot.session.close()
     except StartupError as error:

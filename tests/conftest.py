@@ -15,7 +15,7 @@ from sqlalchemy import URL
 from conftest import Server, unique_name
 
 if TYPE_CHECKING:
-    from tests.fakes import FakeBotAPI
+    from tests.support.fakes import FakeBotAPI
 
 
 @pytest.fixture
@@ -23,8 +23,8 @@ async def bot_api() -> AsyncIterator[tuple[FakeBotAPI, str]]:
     """A fake Bot API server on 127.0.0.1 and its base URL, for TELEGRAM_API_URL."""
     from aiohttp.test_utils import TestServer
 
-    from tests.environment import TOKEN
-    from tests.fakes import FakeBotAPI
+    from tests.support.environment import TOKEN
+    from tests.support.fakes import FakeBotAPI
 
     api = FakeBotAPI(token=TOKEN)
     server = TestServer(api.app(), host="127.0.0.1")

@@ -4,9 +4,10 @@
 - the template (messages.pot) holds exactly the texts the code marks, as `pybabel extract` finds them now;
 - each messages.po holds exactly the template's texts (`pybabel update` was run);
 - every text is translated, not fuzzy, and keeps the msgid's {placeholders}; in the source locale (English,
-  the language of the code) every msgstr is empty instead, so that the msgid is the text and cannot go stale;
-- each messages.mo holds what compiling its .po gives now (`pybabel compile` was run). The catalogs are
-  compared after parsing, not byte for byte, so a .mo from another compiler passes too.
+  the language of the code) every msgstr is empty instead, so that the msgid is the text and cannot go stale.
+
+There is no compiled .mo to check: the bot compiles each .po in memory when it starts
+(telegram_bot/bot/i18n.py), so what a user reads is what the .po says.
 
 The pre-commit hook `catalogs` runs this file without the conftest files (which need a database and aiogram),
 in about a second; the whole suite, in .ci/run, runs it too.
@@ -21,12 +22,10 @@ import shutil
 import string
 import subprocess
 import sys
-from io import BytesIO
 from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog, Message
-from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
 from telegram_bot.languages import DOMAIN, LOCALES_DIR, SOURCE_LOCALE, catalog_path, supported_locales
@@ -38,7 +37,7 @@ MAPPING = ROOT / "babel.cfg"
 
 def read_catalog(path: Path) -> Catalog:
     with path.open("rb") as file:
-        return read_mo(file) if path.suffix == ".mo" else read_po(file)
+        return read_po(file)
 
 
 def texts_of(catalog: Catalog) -> set[str]:
@@ -65,19 +64,6 @@ def extracted(source_dir: Path, into: Path) -> Catalog:
     return read_catalog(into)
 
 
-def compile_in_memory(catalog: Catalog) -> Catalog:
-    """The .mo that `pybabel compile` would write for this .po, read back."""
-    buffer = BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return read_mo(buffer)
-
-
-def contents(compiled: Catalog) -> tuple[object, set[str]]:
-    """What a compiled catalog gives the bot: its plural rule and its translations (the header aside)."""
-    return compiled.plural_forms, {repr((m.context, m.id, m.string)) for m in compiled if m.id}
-
-
 def message_problems(locale: str, message: Message) -> list[str]:
     text = repr(message.id)
     if message.fuzzy:
@@ -96,10 +82,7 @@ def message_problems(locale: str, message: Message) -> list[str]:
 
 
 def locale_problems(locale: str, locales_dir: Path, template: Catalog) -> list[str]:
-    po_path = catalog_path(locale, ".po", locales_dir)
-    if not po_path.is_file():
-        return [f"{locale}: {DOMAIN}.mo has no {DOMAIN}.po to be compiled from"]
-    catalog = read_catalog(po_path)
+    catalog = read_catalog(catalog_path(locale, locales_dir))
     problems = []
     if texts_of(catalog) != texts_of(template):
         problems.append(f"{locale}: {DOMAIN}.po differs from {DOMAIN}.pot: run pybabel update")
@@ -109,9 +92,6 @@ def locale_problems(locale: str, locales_dir: Path, template: Catalog) -> list[s
     # Babel's own checks: %-format arguments, the number of plural forms.
     for message, errors in catalog.check():
         problems += [f"{locale}: {message.id!r}: {error}" for error in errors]
-    compiled = read_catalog(catalog_path(locale, ".mo", locales_dir))
-    if contents(compiled) != contents(compile_in_memory(catalog)):
-        problems.append(f"{locale}: {DOMAIN}.mo is stale against {DOMAIN}.po: run pybabel compile")
     return problems
 
 
@@ -121,14 +101,8 @@ def catalog_problems(locales_dir: Path, source_dir: Path, scratch: Path) -> list
     problems = []
     if texts_of(extracted(source_dir, scratch / f"{DOMAIN}.pot")) != texts_of(template):
         problems.append(f"{DOMAIN}.pot is stale against the code: run pybabel extract, then pybabel update")
-    supported = supported_locales(locales_dir)
-    for locale in supported:
+    for locale in supported_locales(locales_dir):
         problems += locale_problems(locale, locales_dir, template)
-    problems += [
-        f"{entry.name}: {DOMAIN}.po was never compiled: run pybabel compile"
-        for entry in sorted(locales_dir.iterdir())
-        if catalog_path(entry.name, ".po", locales_dir).is_file() and entry.name not in supported
-    ]
     return problems
 
 
@@ -165,17 +139,15 @@ def test_the_catalogs_are_complete_and_current(tmp_path: Path) -> None:
 
 
 def test_a_missing_russian_translation_is_caught(catalogs: Path, tmp_path: Path, known: list[str]) -> None:
-    edit(catalog_path("ru", ".po", catalogs), 'msgstr "С возвращением, {first_name}!"', 'msgstr ""')
+    edit(catalog_path("ru", catalogs), 'msgstr "С возвращением, {first_name}!"', 'msgstr ""')
 
     assert new_problems(catalogs, SOURCE_DIR, tmp_path, known) == [
-        "ru: 'Welcome back, {first_name}!' has no translation",
-        # The .mo still holds the translation the .po lost.
-        "ru: messages.mo is stale against messages.po: run pybabel compile",
+        "ru: 'Welcome back, {first_name}!' has no translation"
     ]
 
 
 def test_a_fuzzy_or_broken_translation_is_caught(catalogs: Path, tmp_path: Path, known: list[str]) -> None:
-    po = catalog_path("ru", ".po", catalogs)
+    po = catalog_path("ru", catalogs)
     edit(
         po,
         '#, python-brace-format\nmsgid "Welcome back',
@@ -189,17 +161,15 @@ def test_a_fuzzy_or_broken_translation_is_caught(catalogs: Path, tmp_path: Path,
             "placeholders ['имя'], not its msgid's"
         ),
         "ru: 'Welcome back, {first_name}!' is marked fuzzy: check its translation, then remove the flag",
-        "ru: messages.mo is stale against messages.po: run pybabel compile",
     ]
 
 
 def test_an_english_msgstr_is_caught(catalogs: Path, tmp_path: Path, known: list[str]) -> None:
     text = 'msgid "Welcome back, {first_name}!"\nmsgstr "'
-    edit(catalog_path("en", ".po", catalogs), text + '"', text + 'Hello again, {first_name}!"')
+    edit(catalog_path("en", catalogs), text + '"', text + 'Hello again, {first_name}!"')
 
     assert new_problems(catalogs, SOURCE_DIR, tmp_path, known) == [
-        "en: 'Welcome back, {first_name}!' has a msgstr: in the source locale, the msgid is the text",
-        "en: messages.mo is stale against messages.po: run pybabel compile",
+        "en: 'Welcome back, {first_name}!' has a msgstr: in the source locale, the msgid is the text"
     ]
 
 
@@ -207,17 +177,9 @@ def test_a_text_added_to_the_code_but_not_to_the_catalogs_is_caught(
     catalogs: Path, tmp_path: Path, known: list[str]
 ) -> None:
     source = Path(shutil.copytree(SOURCE_DIR, tmp_path / "source", ignore=shutil.ignore_patterns("locales")))
-    with (source / "bot" / "texts.py").open("a") as texts:
+    with (source / "bot" / "handlers" / "start.py").open("a") as texts:
         texts.write('\n\ndef goodbye() -> str:\n    return _("Goodbye!")\n')
 
     assert new_problems(catalogs, source, tmp_path, known) == [
         "messages.pot is stale against the code: run pybabel extract, then pybabel update"
-    ]
-
-
-def test_a_catalog_never_compiled_is_caught(catalogs: Path, tmp_path: Path, known: list[str]) -> None:
-    catalog_path("ru", ".mo", catalogs).unlink()
-
-    assert new_problems(catalogs, SOURCE_DIR, tmp_path, known) == [
-        "ru: messages.po was never compiled: run pybabel compile"
     ]

@@ -14,7 +14,7 @@ from telegram_bot.config import (
     Settings,
     load,
 )
-from tests.environment import SETTINGS_PREFIXES, TOKEN
+from tests.support.environment import SETTINGS_PREFIXES, TOKEN
 
 UNKNOWN_LOCALE = "DEFAULT_LOCALE must be one of en, ru: the locales the bot has catalogs for"
 
@@ -221,6 +221,8 @@ def test_the_webhook_url(monkeypatch: pytest.MonkeyPatch, environment: dict[str,
         ("WEBHOOK_SECRET", "x" * 257),
         ("WEBHOOK_MAX_CONNECTIONS", "0"),
         ("WEBHOOK_MAX_CONNECTIONS", "101"),
+        ("WEBHOOK_WATCH_SECONDS", "-5"),
+        ("WEBHOOK_WATCH_SECONDS", "soon"),
         ("PORT", "70000"),
         ("WEBHOOK_PATH", "no-leading-slash"),
         ("BOT_MODE", "push"),

@@ -1,10 +1,10 @@
-"""The tests' flood control (tests/flood.py) refuses what Telegram refuses, on a clock the test moves."""
+"""The tests' flood control (tests/support/flood.py) refuses what Telegram does, on a clock the test moves."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.flood import FloodControl, TelegramLimits
+from tests.support.flood import FloodControl, TelegramLimits
 
 SEND = "sendMessage"
 

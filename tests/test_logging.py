@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from telegram_bot.log import REDACTED, SecretRedactor, configure_logging, get_logger
-from tests.environment import TOKEN
+from tests.support.environment import TOKEN
 
 PASSWORD = "pa55-w0rd"
 
@@ -29,11 +29,13 @@ def lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def test_structlog_lines_are_json_with_level_logger_and_time(output: io.StringIO) -> None:
+def test_structlog_lines_are_json_with_message_level_logger_and_time(output: io.StringIO) -> None:
     get_logger("telegram_bot.test").info("user registered", telegram_id=42)
 
     (line,) = lines(output)
-    assert line["event"] == "user registered"
+    # Railway's log explorer reads the text from `message` only: structlog's `event` is renamed.
+    assert "event" not in line
+    assert line["message"] == "user registered"
     assert line["telegram_id"] == 42
     assert line["level"] == "info"
     assert line["logger"] == "telegram_bot.test"
@@ -47,10 +49,44 @@ def test_standard_library_loggers_share_the_pipeline_and_the_context(output: io.
     get_logger("telegram_bot.test").info("ours")
 
     aiogram_line, our_line = lines(output)
-    assert aiogram_line["event"] == "Update id=7 is handled"
+    assert aiogram_line["message"] == "Update id=7 is handled"
     assert aiogram_line["logger"] == "aiogram.event"
     assert aiogram_line["update_id"] == 7
     assert our_line["update_id"] == 7
+
+
+@pytest.mark.parametrize("method", ["debug", "info", "warning", "error", "critical"])
+def test_each_level_is_named_as_railway_matches_it(output: io.StringIO, method: str) -> None:
+    getattr(get_logger("telegram_bot.test"), method)("something")
+    getattr(logging.getLogger("aiogram"), method)("something else")
+
+    assert [line["level"] for line in lines(output)] == [method, method]
+
+
+def test_an_exception_stays_inside_its_line(output: io.StringIO) -> None:
+    try:
+        raise ValueError("first line\nsecond line")
+    except ValueError:
+        get_logger("telegram_bot.test").exception("failed")
+
+    (line,) = lines(output)
+    assert (line["level"], line["message"]) == ("error", "failed")
+    assert line["exception"].startswith("Traceback (most recent call last):\n")
+    assert line["exception"].endswith("ValueError: first line\nsecond line")
+
+
+def test_every_line_goes_to_standard_output(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("DEBUG", "json")
+    try:
+        get_logger("telegram_bot.test").info("fine")
+        get_logger("telegram_bot.test").error("broken")
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+
+    written = capsys.readouterr()
+    assert [json.loads(line)["message"] for line in written.out.splitlines()] == ["fine", "broken"]
+    assert written.err == ""
 
 
 def test_levels_below_the_configured_one_are_dropped() -> None:
@@ -60,7 +96,7 @@ def test_levels_below_the_configured_one_are_dropped() -> None:
     logging.getLogger("aiogram").info("quiet too")
     get_logger("telegram_bot.test").warning("loud")
 
-    assert [line["event"] for line in lines(stream)] == ["loud"]
+    assert [line["message"] for line in lines(stream)] == ["loud"]
 
 
 def test_configured_secrets_are_redacted_everywhere(output: io.StringIO) -> None:

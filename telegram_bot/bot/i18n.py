@@ -2,28 +2,69 @@
 
 The locale is the user's Telegram `language_code` when the bot speaks it ("ru", or "ru-RU" as "ru"), and
 DEFAULT_LOCALE otherwise: an unsupported language, no code, or no user at all.
+
+Texts live beside the code that says them (a feature's in its handler module), written in English and marked
+with `_`, aiogram's gettext: they come out in the locale chosen for the update being handled. So they work
+only where an I18n context is set: in handlers, in the error handler, or inside `i18n.context()` and
+`i18n.use_locale(...)`. They are plain text, sent with no parse mode: a user's name goes in as it is.
 """
 
 from __future__ import annotations
 
+import gettext
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
 from aiogram.dispatcher.middlewares.user_context import EVENT_FROM_USER_KEY
 from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 
-from telegram_bot.bot import texts
+from telegram_bot.bot import handlers
 from telegram_bot.bot.middlewares import Handler
-from telegram_bot.languages import DOMAIN, LOCALES_DIR
+from telegram_bot.languages import DOMAIN, LOCALES_DIR, RETIRED_LOCALES, catalog_path, supported_locales
 
 # Telegram's language codes are a few hundred at most: more than this is someone making them up.
 MAX_REMEMBERED_CODES = 1024
 
 
 def build_i18n(default_locale: str) -> I18n:
-    """Every compiled catalog, with `default_locale` for users whose language has none."""
-    return I18n(path=LOCALES_DIR, default_locale=default_locale, domain=DOMAIN)
+    """Every catalog, with `default_locale` for users whose language has none."""
+    return TranslationsI18n(path=LOCALES_DIR, default_locale=default_locale, domain=DOMAIN)
+
+
+class TranslationsI18n(I18n):
+    """aiogram's I18n, reading each locale's translations from its .po, compiled in memory once, at start.
+
+    So the repository keeps no compiled .mo that could fall behind its .po: what a user reads is what the .po
+    says. Compiling the two catalogs takes milliseconds.
+    """
+
+    def find_locales(self) -> dict[str, gettext.GNUTranslations]:
+        return {locale: _compiled(catalog_path(locale, self.path)) for locale in supported_locales(self.path)}
+
+    @contextmanager
+    def context(self) -> Iterator[I18n]:
+        # I18n's context variable, the one gettext reads: ContextInstanceMixin gives each subclass its own.
+        token = I18n.set_current(self)
+        try:
+            yield self
+        finally:
+            I18n.reset_current(token)
+
+
+def _compiled(po_path: Path) -> gettext.GNUTranslations:
+    with po_path.open("rb") as po:
+        catalog = read_po(po)
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
 
 
 class UserLocaleMiddleware(SimpleI18nMiddleware):
@@ -76,15 +117,19 @@ def _language_code(data: dict[str, Any]) -> str | None:
     return None if user is None else user.language_code
 
 
-async def register_commands(bot: Bot, i18n: I18n) -> None:
-    """Register the command list in every language the bot speaks.
+async def register_commands(bot: Bot, i18n: I18n, retired: Iterable[str] = RETIRED_LOCALES) -> None:
+    """Make Telegram's command lists those of the languages the bot speaks, and no others.
 
     The default locale's list goes to every user; each other locale's, to the users whose Telegram speaks
-    it: Telegram picks the list by the user's language code.
+    it: Telegram picks the list by the user's language code, and keeps a list until it is deleted. So the
+    lists no locale serves any more are deleted: one in the default locale's own code (left from a time when
+    another locale was the default, it would show its users that time's menu), and one in each retired code.
     """
     others = sorted(set(i18n.available_locales) - {i18n.default_locale})
     for locale in [i18n.default_locale, *others]:
         with i18n.context(), i18n.use_locale(locale):
-            commands = texts.commands()
+            commands = handlers.menu().bot_commands()
         language_code = None if locale == i18n.default_locale else locale
         await bot.set_my_commands(commands, language_code=language_code)
+    for stale in sorted({i18n.default_locale, *retired} - set(others)):
+        await bot.delete_my_commands(language_code=stale)

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Router
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
+from aiogram.dispatcher.router import INTERNAL_UPDATE_TYPES
 from aiogram.types import TelegramObject, Update
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from telegram_bot.bot.data import HandlerData
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 ConnectionFactory = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
+# HandlerData's key: the parameter a handler names to get a connection.
 CONNECTION_PARAMETER = "connection"
 
 
@@ -78,10 +82,16 @@ class DatabaseMiddleware(BaseMiddleware):
     def __init__(self, connect: ConnectionFactory) -> None:
         self._connect = connect
 
+    def setup(self, router: Router) -> None:
+        """On every kind of event a handler can take (messages, callback queries, pre-checkout queries...)."""
+        for name, observer in router.observers.items():
+            if name not in INTERNAL_UPDATE_TYPES:
+                observer.middleware(self)
+
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         chosen: HandlerObject | None = data.get("handler")
         if chosen is None or CONNECTION_PARAMETER not in chosen.params:
             return await handler(event, data)
         async with self._connect() as connection:
-            data[CONNECTION_PARAMETER] = connection
+            cast("HandlerData", data)["connection"] = connection
             return await handler(event, data)

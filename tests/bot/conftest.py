@@ -1,28 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import pytest
 from aiogram import Bot, Dispatcher
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telegram_bot.bot.dispatcher import build_dispatcher
-from tests.environment import TOKEN
-from tests.fakes import RecordingSession
-
-
-class CountingConnections:
-    """Hands out the test's connection (rolled back afterwards) and counts how often it was asked for one."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
-        self.opened = 0
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[AsyncConnection]:
-        self.opened += 1
-        yield self.connection
+from tests.support.connections import CountingConnections
+from tests.support.environment import TOKEN
+from tests.support.fakes import RecordingSession
 
 
 @pytest.fixture

@@ -6,24 +6,24 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from functools import partial
 
 import pytest
 import structlog
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.filters import Command
 from aiogram.types import Message
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from telegram_bot.bot import texts
+from telegram_bot.bot import errors
 from telegram_bot.bot.dispatcher import build_dispatcher
-from telegram_bot.db.models import User
+from telegram_bot.bot.handlers import fallback, help, menu, start  # noqa: A004 - the module of /help
 from telegram_bot.log import configure_logging
-from tests.bot.conftest import CountingConnections
-from tests.fakes import RecordingSession
-from tests.locales import said
-from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
+from tests.support.connections import CountingConnections, unreachable
+from tests.support.fakes import RecordingSession
+from tests.support.locales import command_list, said
+from tests.support.readers import all_users
+from tests.support.updates import GroupChatFactory, MessageFactory, TelegramUserFactory, UpdateFactory
 
 
 @pytest.fixture
@@ -39,11 +39,6 @@ def log_lines(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-async def users(connection: AsyncConnection) -> list[User]:
-    rows = await connection.execute(select(User.__table__))
-    return [User(**row._mapping) for row in rows]
-
-
 async def test_start_registers_a_new_user_and_welcomes_them(
     dispatcher: Dispatcher, bot: Bot, session: RecordingSession, connection: AsyncConnection
 ) -> None:
@@ -55,8 +50,8 @@ async def test_start_registers_a_new_user_and_welcomes_them(
     await dispatcher.feed_update(bot, update)
 
     assert session.methods() == ["sendMessage"]
-    assert session.sent() == [(sender.id, said("en", texts.welcome, "Ada"))]
-    (user,) = await users(connection)
+    assert session.sent() == [(sender.id, said("en", start.welcome, "Ada"))]
+    (user,) = await all_users(connection)
     assert (user.telegram_id, user.first_name, user.last_name, user.username, user.language_code) == (
         sender.id,
         "Ada",
@@ -77,15 +72,16 @@ async def test_start_again_welcomes_back_and_updates_the_profile(
 
     # "de": a language the bot does not speak, so the default locale's (English) texts.
     assert session.sent_texts() == [
-        said("en", texts.welcome, "Ada"),
-        said("en", texts.welcome_back, "Augusta"),
+        said("en", start.welcome, "Ada"),
+        said("en", start.welcome_back, "Augusta"),
     ]
-    (user,) = await users(connection)
+    (user,) = await all_users(connection)
     assert (user.first_name, user.username, user.language_code) == ("Augusta", None, "de")
 
 
 @pytest.mark.parametrize(
-    ("text", "reply"), [("/help", texts.help_text), ("hello there", texts.hint), ("/nope", texts.hint)]
+    ("text", "reply"),
+    [("/help", partial(help.help_text, menu())), ("hello there", fallback.hint), ("/nope", fallback.hint)],
 )
 @pytest.mark.usefixtures("connection")
 async def test_other_messages_are_answered_without_touching_the_database(
@@ -101,11 +97,43 @@ async def test_other_messages_are_answered_without_touching_the_database(
     assert connections.opened == 0
 
 
-def test_help_lists_every_command() -> None:
-    assert said("en", texts.help_text).splitlines()[1:] == [
-        "/start - Register and say hello",
-        "/help - What this bot can do",
+def test_help_lists_every_command_of_the_menu_in_order() -> None:
+    assert said("en", help.help_text, menu()).splitlines() == [
+        "Here is what I understand:",
+        *(f"/{command.command} - {command.description}" for command in command_list("en")),
     ]
+
+
+async def test_start_in_a_group_registers_the_sender_and_answers_in_the_group(
+    dispatcher: Dispatcher, bot: Bot, session: RecordingSession, connection: AsyncConnection
+) -> None:
+    # The bot answers wherever it is asked: registration is for the person, whatever chat they write from.
+    sender = TelegramUserFactory.build(first_name="Ada")
+    group = GroupChatFactory.build()
+
+    await dispatcher.feed_update(
+        bot, UpdateFactory.build(message=MessageFactory.build(from_user=sender, chat=group, text="/start"))
+    )
+
+    assert session.sent() == [(group.id, said("en", start.welcome, "Ada"))]
+    assert [user.telegram_id for user in await all_users(connection)] == [sender.id]
+
+
+async def test_a_router_included_after_the_built_ones_still_gets_its_messages(
+    dispatcher: Dispatcher, bot: Bot, session: RecordingSession
+) -> None:
+    later = Router(name="later")
+
+    @later.message(Command("later"))
+    async def answer_later(message: Message) -> None:
+        await message.answer("later")
+
+    dispatcher.include_router(later)
+    await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(text="/later")))
+    await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(text="/nope")))
+
+    assert session.sent_texts() == ["later", said("en", fallback.hint)]
+    assert dispatcher.sub_routers[-1].name == "fallback"
 
 
 async def test_messages_from_bots_are_ignored(
@@ -116,7 +144,7 @@ async def test_messages_from_bots_are_ignored(
     await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(from_user=robot)))
 
     assert session.calls == []
-    assert await users(connection) == []
+    assert await all_users(connection) == []
 
 
 async def test_every_log_line_of_an_update_names_it(
@@ -126,7 +154,7 @@ async def test_every_log_line_of_an_update_names_it(
 
     await dispatcher.feed_update(bot, update)
 
-    registered = [line for line in log_lines(log_output) if line["event"] == "user registered"]
+    registered = [line for line in log_lines(log_output) if line["message"] == "user registered"]
     assert len(registered) == 1
     assert registered[0]["update_id"] == update.update_id
     assert registered[0]["user_id"] == update.message.from_user.id
@@ -145,16 +173,11 @@ async def test_a_handler_that_raises_is_answered_logged_and_the_bot_keeps_servin
     await dispatcher.feed_update(bot, failing)
     await dispatcher.feed_update(bot, UpdateFactory.build(message=MessageFactory.build(text="/help")))
 
-    assert session.sent_texts() == [said("en", texts.failed), said("en", texts.help_text)]
-    (failure,) = [line for line in log_lines(log_output) if line["event"] == "update failed"]
+    assert session.sent_texts() == [said("en", errors.failed_text), said("en", help.help_text, menu())]
+    (failure,) = [line for line in log_lines(log_output) if line["message"] == "update failed"]
     assert failure["level"] == "error"
     assert failure["update_id"] == failing.update_id
     assert "RuntimeError: handler bug" in str(failure["exception"])
-
-
-def unreachable() -> AbstractAsyncContextManager[AsyncConnection]:
-    """A connection factory whose database is down."""
-    raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
 
 
 async def test_database_outage_is_raised_when_telegram_will_deliver_again(
@@ -176,7 +199,7 @@ async def test_database_outage_is_reported_to_the_user_when_nothing_will_deliver
 
     await dispatcher.feed_update(bot, update)
 
-    assert session.sent() == [(update.message.chat.id, said("en", texts.unavailable))]
+    assert session.sent() == [(update.message.chat.id, said("en", errors.unavailable_text))]
 
 
 async def test_each_dispatcher_is_built_anew(connections: CountingConnections) -> None:

@@ -9,29 +9,23 @@ would otherwise agree with itself.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.methods import SetMyCommands
-from aiogram.types import BotCommand
-from sqlalchemy.ext.asyncio import AsyncConnection
+from aiogram.methods import DeleteMyCommands, SetMyCommands
 
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.bot.i18n import build_i18n, register_commands
-from tests.bot.conftest import CountingConnections
-from tests.fakes import RecordingSession
-from tests.updates import MessageFactory, TelegramUserFactory, UpdateFactory
+from tests.support.connections import CountingConnections, unreachable
+from tests.support.fakes import RecordingSession
+from tests.support.locales import command_list
+from tests.support.updates import MessageFactory, TelegramUserFactory, UpdateFactory
 
 WELCOME = {
     "en": "Welcome, Ada! You are registered. Send /help to see what I can do.",
     "ru": "Добро пожаловать, Ada! Вы зарегистрированы. Отправьте /help, чтобы узнать, что я умею.",
 }
 WELCOME_BACK = {"en": "Welcome back, Ada!", "ru": "С возвращением, Ada!"}
-HELP = {
-    "en": "Here is what I understand:\n/start - Register and say hello\n/help - What this bot can do",
-    "ru": "Вот что я понимаю:\n/start - Зарегистрироваться и поздороваться\n/help - Что умеет этот бот",
-}
+HELP_HEADING = {"en": "Here is what I understand:", "ru": "Вот что я понимаю:"}
 HINT = {
     "en": "I don't know that one yet. Send /help to see what I can do.",
     "ru": "Такого я пока не понимаю. Отправьте /help, чтобы узнать, что я умею.",
@@ -40,18 +34,15 @@ UNAVAILABLE = {
     "en": "I can't reach my database right now. Please send that again in a minute.",
     "ru": "Сейчас я не могу связаться со своей базой данных. Пожалуйста, отправьте это ещё раз через минуту.",
 }
-COMMANDS = {
-    "en": [
-        BotCommand(command="start", description="Register and say hello"),
-        BotCommand(command="help", description="What this bot can do"),
-    ],
-    "ru": [
-        BotCommand(command="start", description="Зарегистрироваться и поздороваться"),
-        BotCommand(command="help", description="Что умеет этот бот"),
-    ],
-}
+START_DESCRIPTION = {"en": "Register and say hello", "ru": "Зарегистрироваться и поздороваться"}
 # Codes the bot has no catalog for, and codes that are no language tag at all: the default locale's texts.
 FOREIGN_CODES = ["de", "zz", "pt-br", None, "", "en_US", "123"]
+
+
+def help_in(locale: str) -> str:
+    """/help's answer: the heading, then the menu as a user of `locale` reads it."""
+    listing = [f"/{command.command} - {command.description}" for command in command_list(locale)]
+    return "\n".join([HELP_HEADING[locale], *listing])
 
 
 async def say(dispatcher: Dispatcher, bot: Bot, text: str, language_code: str | None) -> None:
@@ -86,7 +77,7 @@ async def test_help_and_the_hint_in_the_users_language(
     await say(dispatcher, bot, "/help", language_code)
     await say(dispatcher, bot, "what now?", language_code)
 
-    assert session.sent_texts() == [HELP[language_code], HINT[language_code]]
+    assert session.sent_texts() == [help_in(language_code), HINT[language_code]]
     assert connections.opened == 0
 
 
@@ -98,7 +89,7 @@ async def test_any_other_language_gets_the_default_locale(
     await say(dispatcher, bot, "/start", language_code)
     await say(dispatcher, bot, "/help", language_code)
 
-    assert session.sent_texts() == [WELCOME["en"], HELP["en"]]
+    assert session.sent_texts() == [WELCOME["en"], help_in("en")]
 
 
 @pytest.mark.parametrize(
@@ -120,10 +111,6 @@ async def test_the_default_locale_is_a_setting(
     assert session.sent_texts() == [WELCOME[locale], HINT[locale]]
 
 
-def unreachable() -> AbstractAsyncContextManager[AsyncConnection]:
-    raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
-
-
 @pytest.mark.parametrize("language_code", ["en", "ru"])
 async def test_the_database_outage_message_is_in_the_users_language(
     bot: Bot, session: RecordingSession, language_code: str
@@ -143,9 +130,28 @@ async def test_the_command_list_is_registered_in_every_language(
     await register_commands(bot, build_i18n(default_locale))
 
     assert session.calls == [
-        SetMyCommands(commands=COMMANDS[default_locale]),
-        SetMyCommands(commands=COMMANDS[other], language_code=other),
+        SetMyCommands(commands=command_list(default_locale)),
+        SetMyCommands(commands=command_list(other), language_code=other),
+        # A list in the default's own code, left from a time another locale was the default, would shadow the
+        # default list for its users.
+        DeleteMyCommands(language_code=default_locale),
     ]
+
+
+async def test_the_command_lists_of_retired_locales_are_deleted(bot: Bot, session: RecordingSession) -> None:
+    await register_commands(bot, build_i18n("en"), retired=["uk", "de"])
+
+    assert [call for call in session.calls if isinstance(call, DeleteMyCommands)] == [
+        DeleteMyCommands(language_code="de"),
+        DeleteMyCommands(language_code="en"),
+        DeleteMyCommands(language_code="uk"),
+    ]
+
+
+@pytest.mark.parametrize("locale", ["en", "ru"])
+def test_the_command_list_is_translated(locale: str) -> None:
+    start, *_others = command_list(locale)
+    assert (start.command, start.description) == ("start", START_DESCRIPTION[locale])
 
 
 @pytest.mark.parametrize("language_code", ["en", "ru"])

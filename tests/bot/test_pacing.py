@@ -19,9 +19,9 @@ from telegram_bot.bot.dispatcher import build_bot
 from telegram_bot.bot.i18n import build_i18n, register_commands
 from telegram_bot.bot.pacing import FloodLimits, FloodWaitExceededError, install_policy
 from telegram_bot.config import Settings
-from tests.environment import TOKEN
-from tests.fakes import FakeBotAPI, RecordingSession
-from tests.flood import BOT_WIDE, TelegramLimits
+from tests.support.environment import TOKEN
+from tests.support.fakes import FakeBotAPI, RecordingSession
+from tests.support.flood import BOT_WIDE, TelegramLimits
 
 # A wait bound short enough for a test to get past it quickly.
 SHORT_WAIT = FloodLimits(max_wait_seconds=0.3)

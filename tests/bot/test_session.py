@@ -9,7 +9,7 @@ from aiogram import Bot
 from aiogram.methods import DeleteWebhook
 
 from telegram_bot.bot.session import BotSession
-from tests.environment import TOKEN
+from tests.support.environment import TOKEN
 
 
 async def test_the_answer_model_outlives_a_garbage_collection() -> None:

@@ -2,18 +2,15 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.db.models import User
-from telegram_bot.db.queries import Profile, register_user
+from telegram_bot.db.queries.users import Profile, get_user, register_user
 from tests.db.conftest import CreateUser
-
-
-async def count_users(connection: AsyncConnection) -> int:
-    return (await connection.execute(select(func.count()).select_from(User))).scalar_one()
+from tests.support.readers import count_users
 
 
 async def test_first_registration_creates_the_user(connection: AsyncConnection) -> None:
@@ -156,3 +153,25 @@ async def test_the_same_update_again_changes_nothing_but_is_answered(connection:
     again = await register_user(connection, profile)
 
     assert (again.is_new, again.user.first_name, await count_users(connection)) == (False, "Once", 1)
+
+
+async def test_get_user_reads_the_stored_row(connection: AsyncConnection, create_user: CreateUser) -> None:
+    stored = await create_user(telegram_id=7_000_000_009, first_name="Ada", language_code="ru")
+
+    user = await get_user(connection, 7_000_000_009)
+
+    assert user is not None
+    assert (user.id, user.first_name, user.language_code, user.created_at) == (
+        stored.id,
+        "Ada",
+        "ru",
+        stored.created_at,
+    )
+
+
+async def test_get_user_of_someone_never_registered_is_none(
+    connection: AsyncConnection, create_user: CreateUser
+) -> None:
+    await create_user(telegram_id=7_000_000_010)
+
+    assert await get_user(connection, 7_000_000_011) is None

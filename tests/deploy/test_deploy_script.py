@@ -36,7 +36,7 @@ class Run:
     calls: list[list[str]]
 
     def commands(self) -> list[str]:
-        """Each call as its first two words ("deployment list", "up --detach", ...)."""
+        """Each call as its first two words ("deployment list", "status --json", "up --detach", ...)."""
         return [" ".join(call[:2]) for call in self.calls]
 
 
@@ -85,7 +85,7 @@ def test_a_deployment_that_goes_live_passes(deploy: Any, status: str) -> None:
     assert LOGS_URL in run.output
     assert run.commands() == [
         "--version",
-        "deployment list",
+        "status --json",
         "config apply",
         "up --detach",
         *["deployment list"] * 4,
@@ -115,7 +115,27 @@ def test_every_other_terminal_status_fails_by_name(deploy: Any, status: str) -> 
     assert f"build log line 2 of {DEPLOYMENT_ID}" in run.output
     assert f"deploy log line 2 of {DEPLOYMENT_ID}" in run.output
     # It stops polling at the terminal status.
-    assert run.commands().count("deployment list") == 1 + 2
+    assert run.commands().count("deployment list") == 2
+
+
+@pytest.mark.parametrize("status", ["BUILDING", "DEPLOYING", "INITIALIZING", "QUEUED", "WAITING"])
+def test_only_the_statuses_of_a_deployment_on_its_way_keep_the_wait_going(deploy: Any, status: str) -> None:
+    run = deploy(statuses=[status, status, "SUCCESS"])
+
+    assert run.status == 0, run.output
+    assert run.commands().count("deployment list") == 3
+
+
+def test_a_status_the_script_does_not_know_ends_the_wait_as_a_failure_naming_it(deploy: Any) -> None:
+    # A value added to DeploymentStatus after this CLI was built: it prints it as `Other("...")`.
+    run = deploy(statuses=["BUILDING", "PAUSED"], env={"DEPLOY_TIMEOUT_SECONDS": "600"})
+
+    assert run.status == 1, run.output
+    assert (
+        f'::error::Deployment {DEPLOYMENT_ID} ended Other("PAUSED"): a status this script does not know, so '
+        "it counts as not live."
+    ) in run.output
+    assert run.commands().count("deployment list") == 2
 
 
 def test_a_bad_token_fails_before_anything_is_uploaded(deploy: Any) -> None:
@@ -123,8 +143,8 @@ def test_a_bad_token_fails_before_anything_is_uploaded(deploy: Any) -> None:
 
     assert run.status == 1
     assert "::error::Railway refused the token" in run.output
-    assert "Unauthorized. Please check that your RAILWAY_TOKEN is valid" in run.output
-    assert run.commands() == ["--version", "deployment list"]
+    assert f"`railway status --json` failed (exit status 1): {fake_railway.UNAUTHORIZED}" in run.output
+    assert run.commands() == ["--version", "status --json"]
     assert "revoked-token" not in run.output
 
 
@@ -132,8 +152,51 @@ def test_an_unknown_service_fails_before_anything_is_uploaded(deploy: Any) -> No
     run = deploy(env={"RAILWAY_SERVICE": "web"})
 
     assert run.status == 1
-    assert "does not know the service 'web'" in run.output
-    assert run.commands() == ["--version", "deployment list"]
+    assert (
+        "::error::Railway does not know the service 'web', so nothing was uploaded. RAILWAY_SERVICE must be "
+        "one of the project's services: Postgres, bot."
+    ) in run.output
+    assert run.commands() == ["--version", "status --json"]
+
+
+def test_a_service_named_in_another_case_fails_before_anything_is_applied(deploy: Any) -> None:
+    # `deployment list --service Bot` would accept it; `up --service Bot` would not, after the apply.
+    run = deploy(env={"RAILWAY_SERVICE": SERVICE.capitalize()})
+
+    assert run.status == 1
+    assert (
+        f"::error::RAILWAY_SERVICE is 'Bot', but the service is named '{SERVICE}': `railway up` needs the "
+        "exact name (or the service's id)"
+    ) in run.output
+    assert run.commands() == ["--version", "status --json"]
+
+
+def test_the_service_may_be_named_by_its_id(deploy: Any) -> None:
+    run = deploy(env={"RAILWAY_SERVICE": fake_railway.SERVICE_ID})
+
+    assert run.status == 0, run.output
+    up = next(call for call in run.calls if call[0] == "up")
+    assert up[up.index("--service") + 1] == fake_railway.SERVICE_ID
+
+
+def test_a_failed_upload_says_what_the_cli_said_on_stdout(deploy: Any) -> None:
+    run = deploy(upload="rejected")
+
+    assert run.status == 1
+    assert (
+        f"::error::`railway up` failed (exit status 1): {fake_railway.UPLOAD_REJECTED} (UPLOAD_FAILED)"
+    ) in run.output
+    assert "deployment list" not in run.commands()
+
+
+def test_a_failed_listing_says_what_the_cli_said_on_stderr(deploy: Any) -> None:
+    run = deploy(listing_failures=1, statuses=["SUCCESS"])
+
+    assert run.status == 0, run.output
+    assert (
+        "Could not list the deployments, trying again: `railway deployment list --service bot --limit 20 "
+        "--json` failed (exit status 1): Failed to fetch: error sending request for url"
+    ) in run.output
 
 
 def test_missing_settings_are_named_and_nothing_runs(deploy: Any) -> None:

@@ -17,10 +17,10 @@ from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.bot.pacing import FloodLimits, install_policy
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.web import SECRET_HEADER, build_web_app
-from tests.environment import TOKEN
-from tests.fakes import FakeBotAPI, RecordingSession
-from tests.process import bot_environment, start_bot, stop_bot, stored_users, update_json
-from tests.updates import TelegramUserFactory
+from tests.support.environment import TOKEN
+from tests.support.fakes import FakeBotAPI, RecordingSession
+from tests.support.process import bot_environment, start_bot, stop_bot, stored_users, update_json
+from tests.support.updates import TelegramUserFactory
 
 USERS = 20
 UPDATES_PER_USER = 5

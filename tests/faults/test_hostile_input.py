@@ -39,14 +39,15 @@ from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conftest import Server, unique_name
-from telegram_bot.bot import texts
+from telegram_bot.bot import errors
 from telegram_bot.bot.dispatcher import build_dispatcher
+from telegram_bot.bot.handlers import fallback, start
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.web import MAX_BODY_BYTES, SECRET_HEADER, UpdateLedger, WebhookHandler, build_web_app
-from tests.environment import TOKEN
-from tests.fakes import RecordingSession
-from tests.locales import said
-from tests.process import update_json
+from tests.support.environment import TOKEN
+from tests.support.fakes import RecordingSession
+from tests.support.locales import said
+from tests.support.process import update_json
 
 SECRET = "faults-Secret_0123456789"
 PATH = "/webhook"
@@ -384,7 +385,7 @@ async def test_huge_bodies_are_refused_over_the_limit_and_handled_under_it(
     assert (outcome.status, outcome.methods) == expected.get(kind, (200, ["sendMessage"]))
     assert not outcome.database_changed
     if kind == "long-text":
-        assert served.session.sent_texts()[-1] == said("en", texts.hint)
+        assert served.session.sent_texts()[-1] == said("en", fallback.hint)
 
 
 # Updates of a kind this aiogram does not know: acknowledged, ignored
@@ -522,7 +523,7 @@ async def test_a_well_formed_start_registers_and_welcomes_once(
     assert (outcome.status, outcome.methods) == (200, ["sendMessage"])
     # Russian is the only other language the bot speaks; every other code gets the default, English.
     locale = "ru" if language_code == "ru" else "en"
-    assert served.session.sent()[-1] == (user_id, said(locale, texts.welcome, first_name))
+    assert served.session.sent()[-1] == (user_id, said(locale, start.welcome, first_name))
     assert await served.first_names(user_id) == [first_name]
 
 
@@ -551,11 +552,11 @@ async def test_well_formed_but_hostile_updates_never_break_the_server(
     if case == "huge-name":  # nothing bounds a name but the body's size: registered like any other
         assert (outcome.status, outcome.methods, outcome.database_changed) == (200, ["sendMessage"], True)
         assert served.session.sent_texts()[-1] == said(
-            "en", texts.welcome, update["message"]["from"]["first_name"]
+            "en", start.welcome, update["message"]["from"]["first_name"]
         )
     else:  # the database (or asyncpg, encoding it) refuses the value: logged, user told, acknowledged
         assert (outcome.status, outcome.methods, outcome.database_changed) == (200, ["sendMessage"], False)
-        assert served.session.sent_texts()[-1] == said("en", texts.failed)
+        assert served.session.sent_texts()[-1] == said("en", errors.failed_text)
     # Whatever happened, the next update is served: no connection was left broken in the pool.
     clean = fresh_update(first_name="After")
     after = await exchange(served, lambda: served.post_json(clean))
@@ -584,7 +585,7 @@ async def test_a_redelivered_update_is_handled_once(served: Served, delivery: st
         statuses += [await deliver() for _ in range(3)]
 
     assert set(statuses) == {200}
-    assert served.session.sent()[calls:] == [(user_id, said("en", texts.welcome, "Ada"))]
+    assert served.session.sent()[calls:] == [(user_id, said("en", start.welcome, "Ada"))]
     assert await served.first_names(user_id) == ["Ada"]
     assert await served.healthy()
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import aiohttp
 
-from telegram_bot.bot import texts
+from telegram_bot.bot import errors
+from telegram_bot.bot.handlers import start
 from telegram_bot.web import SECRET_HEADER
-from tests.fakes import FakeBotAPI
 from tests.faults.conftest import Outage
-from tests.locales import said
-from tests.process import (
+from tests.support.fakes import FakeBotAPI
+from tests.support.locales import said
+from tests.support.process import (
     WEBHOOK_SECRET,
     bot_environment,
     free_port,
@@ -108,7 +109,7 @@ async def test_webhook_updates_survive_a_database_outage_exactly_once(
     # An update whose first attempt committed before the connection broke is welcomed back on redelivery.
     names = {int(reply["chat_id"]): reply["text"] for reply in replies}
     assert all(
-        names[sender] in (said("en", texts.welcome, name), said("en", texts.welcome_back, name))
+        names[sender] in (said("en", start.welcome, name), said("en", start.welcome_back, name))
         for sender, name in senders
     )
     assert status == 0
@@ -133,8 +134,8 @@ async def test_polling_tells_the_user_during_an_outage_and_recovers_without_a_re
     finally:
         status, _ = await stop_bot(process)
 
-    assert during["text"] == said("en", texts.unavailable)
-    assert after["text"] == said("en", texts.welcome, sender["first_name"])
+    assert during["text"] == said("en", errors.unavailable_text)
+    assert after["text"] == said("en", start.welcome, sender["first_name"])
     assert await stored_users(outage.url) == [(sender["id"], sender["first_name"])]
     assert status == 0
 

@@ -34,15 +34,15 @@ from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conftest import Server, unique_name
-from telegram_bot.bot import texts
+from telegram_bot.bot import errors
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.config import Settings
 from telegram_bot.log import REDACTED, configure_logging
 from telegram_bot.web import SECRET_HEADER, build_web_app
-from tests.environment import TOKEN
-from tests.fakes import FakeBotAPI, RecordingSession
-from tests.locales import said
-from tests.process import (
+from tests.support.environment import TOKEN
+from tests.support.fakes import FakeBotAPI, RecordingSession
+from tests.support.locales import said
+from tests.support.process import (
     WEBHOOK_SECRET,
     BotProcess,
     bot_environment,
@@ -74,8 +74,8 @@ async def run_command(
     """Run the bot's command to its end: exit status, stdout, stderr.
 
     `fresh`: in a new interpreter (`python -m telegram_bot`), whose output includes what the interpreter
-    itself writes while it shuts down; otherwise forked from the preloaded server (tests/process.py), which
-    runs the same main() in its own process a few seconds sooner.
+    itself writes while it shuts down; otherwise forked from the preloaded server (tests/support/process.py),
+    which runs the same main() in its own process a few seconds sooner.
     """
     bot = await start_bot(environment, cwd, *arguments, fresh=fresh)
     try:
@@ -96,9 +96,9 @@ def leaks(**outputs: str) -> list[str]:
     ]
 
 
-def json_lines(stderr: str) -> list[dict[str, Any]]:
+def json_lines(stdout: str) -> list[dict[str, Any]]:
     """Every line of the log as JSON: a raw interpreter traceback would not parse."""
-    lines = stderr.splitlines()
+    lines = stdout.splitlines()
     parsed = []
     for number, line in enumerate(lines):
         try:
@@ -170,14 +170,14 @@ async def test_a_database_failure_at_start_up_names_the_problem_and_no_secret(
         assert stdout.splitlines()[0] == "ok    settings: valid"
         assert stdout.splitlines()[-1].startswith("FAIL  database: ")
         return
-    last = json_lines(stderr)[-1]
+    last = json_lines(stdout)[-1]
     assert last["level"] == "error"
-    assert last["event"].startswith(
+    assert last["message"].startswith(
         "cannot start: PostgreSQL did not answer within 1 s"
         if database == "unreachable"
         else "cannot start: PostgreSQL refused the connection: "
     )
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stdout + stderr
 
 
 # The Bot API fails
@@ -201,34 +201,34 @@ async def test_a_token_the_bot_api_rejects_stops_the_bot_with_status_1_and_no_se
     status, stdout, stderr = await run_command(environment, tmp_path)
 
     assert leaks(stdout=stdout, stderr=stderr) == []
-    assert (status, stdout) == (1, "")
+    assert (status, stderr) == (1, "")
     message = "cannot start: Telegram rejected TELEGRAM_TOKEN (401 Unauthorized): check it with @BotFather"
-    assert message in stderr
-    assert "Traceback" not in stderr
+    assert message in stdout
+    assert "Traceback" not in stdout
     if log_format == "json":
-        last = json_lines(stderr)[-1]
-        assert (last["level"], last["event"]) == ("error", message)
+        last = json_lines(stdout)[-1]
+        assert (last["level"], last["message"]) == ("error", message)
 
 
 async def test_an_unreachable_bot_api_at_start_up_stops_the_bot_with_status_1_and_no_secret(
     isolated_database_url: URL, tmp_path: Path
 ) -> None:
-    # Polling begins with deleteWebhook: nothing listens there, and the bot gives up at once.
+    # Polling begins with getWebhookInfo: nothing listens there, and the bot gives up at once.
     environment = bot_environment(isolated_database_url, f"http://127.0.0.1:{free_port()}")
     status, stdout, stderr = await run_command(environment, tmp_path)
 
     assert leaks(stdout=stdout, stderr=stderr) == []
     assert status == 1
-    last = json_lines(stderr)[-1]
+    last = json_lines(stdout)[-1]
     assert last["level"] == "error"
-    assert last["event"].startswith(
+    assert last["message"].startswith(
         "cannot start: the Bot API did not accept the bot's set-up: TelegramNetworkError: HTTP Client says - "
         "ClientConnectorError: Cannot connect"
     )
 
 
 def first_log(bot: BotProcess, prefix: str) -> dict[str, Any] | None:
-    return next((entry for entry in bot.log() if str(entry["event"]).startswith(prefix)), None)
+    return next((entry for entry in bot.log() if str(entry["message"]).startswith(prefix)), None)
 
 
 async def wait_for_log_starting(bot: BotProcess, prefix: str, timeout: float = 30) -> dict[str, Any]:
@@ -262,28 +262,28 @@ async def test_a_bot_api_that_goes_away_while_polling_is_retried_until_sigterm_a
     assert leaks(stdout=bot.stdout(), stderr=bot.stderr()) == []
     # aiogram keeps polling through the outage (logged, with backoff) until told to stop; then a clean stop.
     assert failure["level"] == "error"
-    assert "TelegramNetworkError" in failure["event"]
+    assert "TelegramNetworkError" in failure["message"]
     assert retry["level"] == "warning"
     assert status == 0
-    assert log[-1]["event"] == "stopped"
+    assert log[-1]["message"] == "stopped"
 
 
 async def test_a_bot_api_answer_that_echoes_the_token_is_logged_redacted(
     echoing_bot_api: str, isolated_database_url: URL, tmp_path: Path
 ) -> None:
-    # aiogram puts the undecodable answer, which repeats /bot<token>/deleteWebhook, into its exception's text.
+    # aiogram puts the undecodable answer, which repeats /bot<token>/getWebhookInfo, into its error text.
     status, stdout, stderr = await run_command(
         bot_environment(isolated_database_url, echoing_bot_api), tmp_path, fresh=True
     )
 
     assert leaks(stdout=stdout, stderr=stderr) == []
     assert status == 1
-    last = json_lines(stderr)[-1]
+    last = json_lines(stdout)[-1]
     assert last["level"] == "error"
-    assert last["event"].startswith(
+    assert last["message"].startswith(
         "cannot start: the Bot API did not accept the bot's set-up: ClientDecodeError"
     )
-    assert f"/bot{REDACTED}/deleteWebhook" in last["event"]
+    assert f"/bot{REDACTED}/getWebhookInfo" in last["message"]
 
 
 # Settings that do not validate
@@ -391,14 +391,14 @@ async def test_a_handler_failure_is_logged_redacted_by_the_real_dispatcher(log_s
     await dispatcher.feed_update(bot, update)
 
     assert leaks(log=log_stream.getvalue()) == []
-    (failure,) = [entry for entry in log_entries(log_stream) if entry["event"] == "update failed"]
+    (failure,) = [entry for entry in log_entries(log_stream) if entry["message"] == "update failed"]
     assert (failure["level"], failure["update_id"]) == ("error", update.update_id)
     assert (
         f"RuntimeError: cannot open postgresql://postgres:{REDACTED}@db.internal:5432/bot"
         in failure["exception"]
     )
     assert f"https://api.telegram.org/bot{REDACTED}/getMe" in failure["exception"]
-    assert session.sent_texts() == [said("en", texts.failed)]
+    assert session.sent_texts() == [said("en", errors.failed_text)]
 
 
 class FailingSession(RecordingSession):
@@ -427,7 +427,7 @@ async def test_a_failure_outside_the_error_handler_is_logged_redacted_by_the_web
 
     assert leaks(log=log_stream.getvalue()) == []
     assert response.status == 500
-    entries = {entry["event"]: entry for entry in log_entries(log_stream)}
+    entries = {entry["message"]: entry for entry in log_entries(log_stream)}
     handler_failure = entries["update failed"]
     escaped = entries["update failed outside the error handler"]
     assert handler_failure["update_id"] == escaped["update_id"] == update["update_id"]

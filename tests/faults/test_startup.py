@@ -5,7 +5,6 @@ A schema ahead of the code (a newer release migrated it) is one it can use while
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
@@ -16,18 +15,26 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from telegram_bot.db.schema import head_revision
-from tests.fakes import FakeBotAPI
-from tests.process import bot_environment, run_to_exit, start_bot, stop_bot, stored_users, update_json
+from tests.support.fakes import FakeBotAPI
+from tests.support.process import (
+    bot_environment,
+    log_lines,
+    run_to_exit,
+    start_bot,
+    stop_bot,
+    stored_users,
+    update_json,
+)
 
 NEWER_REVISION = "f00dfeedbeef"
 
 
 async def last_log_line(database_url: URL, tmp_path: Path) -> tuple[int, str]:
-    status, _, stderr = await run_to_exit(bot_environment(database_url, "http://127.0.0.1:1"), tmp_path)
-    assert "Traceback" not in stderr
-    entry = json.loads(stderr.splitlines()[-1])
+    status, stdout, stderr = await run_to_exit(bot_environment(database_url, "http://127.0.0.1:1"), tmp_path)
+    assert (stderr, "Traceback" in stdout) == ("", False)
+    entry = log_lines(stdout)[-1]
     assert entry["level"] == "error"
-    return status, str(entry["event"])
+    return status, str(entry["message"])
 
 
 @pytest.mark.parametrize(
@@ -88,7 +95,7 @@ async def test_a_schema_ahead_of_the_code_that_still_serves_it_is_accepted_with_
     assert status == 0
     assert [entry for entry in log if entry["level"] == "warning"] == [
         {
-            "event": "schema ahead of this code, and compatible with it",
+            "message": "schema ahead of this code, and compatible with it",
             "revision": NEWER_REVISION,
             "head": head_revision(),
             "level": "warning",

@@ -11,21 +11,20 @@ from typing import Any
 import pytest
 from aiogram import Bot
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from telegram_bot.bot import texts
 from telegram_bot.bot.dispatcher import build_dispatcher
+from telegram_bot.bot.handlers import start
 from telegram_bot.bot.pacing import FloodLimits, install_policy
-from telegram_bot.db.models import User
 from telegram_bot.web import SECRET_HEADER
-from tests.bot.conftest import CountingConnections
-from tests.environment import TOKEN
-from tests.fakes import RecordingSession
-from tests.flood import BOT_WIDE
-from tests.locales import said
-from tests.process import update_json
-from tests.updates import MessageFactory, UpdateFactory
+from tests.support.connections import CountingConnections
+from tests.support.environment import TOKEN
+from tests.support.fakes import RecordingSession
+from tests.support.flood import BOT_WIDE
+from tests.support.locales import said
+from tests.support.process import update_json
+from tests.support.readers import count_users
+from tests.support.updates import MessageFactory, UpdateFactory
 from tests.web.test_webhook import PATH, SECRET, start_client
 
 # Telegram's wait outlasts the bound: the reply cannot be sent within the first delivery.
@@ -66,10 +65,10 @@ async def test_a_reply_held_back_past_the_bound_is_sent_once_on_a_redelivery(
 
     first_name = update["message"]["from"]["first_name"]
     # Welcomed, not welcomed back: the redelivery sent the reply kept from the first, not a new one.
-    assert session.sent() == [(update["message"]["chat"]["id"], said("en", texts.welcome, first_name))]
+    assert session.sent() == [(update["message"]["chat"]["id"], said("en", start.welcome, first_name))]
     assert statuses[0] == 503
     assert statuses[-1] == 200
-    assert (await connection.execute(select(func.count()).select_from(User))).scalar_one() == 1
+    assert await count_users(connection) == 1
     # Only the first delivery's reply was sent into Telegram's wait; the redeliveries waited it out.
     assert session.flood is not None
     assert session.flood.refused == 1

@@ -11,21 +11,21 @@ from typing import Any
 import pytest
 from aiogram import Bot
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import URL, func, select, text
+from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from telegram_bot.bot import texts
 from telegram_bot.bot.dispatcher import build_dispatcher
+from telegram_bot.bot.handlers import start
 from telegram_bot.collector import YOUNG_GENERATION_THRESHOLD
-from telegram_bot.db.models import User
 from telegram_bot.db.schema import head_revision
 from telegram_bot.web import MAX_BODY_BYTES, SECRET_HEADER, build_web_app
-from tests.bot.conftest import CountingConnections
-from tests.environment import TOKEN
-from tests.fakes import RecordingSession
-from tests.locales import said
-from tests.process import update_json
+from tests.support.connections import CountingConnections
+from tests.support.environment import TOKEN
+from tests.support.fakes import RecordingSession
+from tests.support.locales import said
+from tests.support.process import update_json
+from tests.support.readers import count_users
 
 SECRET = "s3cret-Token_for-tests"
 PATH = "/webhook"
@@ -52,10 +52,6 @@ async def client(
     await test_client.close()
 
 
-async def count_users(connection: AsyncConnection) -> int:
-    return (await connection.execute(select(func.count()).select_from(User))).scalar_one()
-
-
 async def test_a_valid_start_is_handled_before_the_answer(
     client: tuple[TestClient[Any, Any], RecordingSession, CountingConnections], connection: AsyncConnection
 ) -> None:
@@ -67,7 +63,7 @@ async def test_a_valid_start_is_handled_before_the_answer(
     assert response.status == 200
     assert await count_users(connection) == 1
     assert session.sent() == [
-        (update["message"]["chat"]["id"], said("en", texts.welcome, update["message"]["from"]["first_name"]))
+        (update["message"]["chat"]["id"], said("en", start.welcome, update["message"]["from"]["first_name"]))
     ]
 
 

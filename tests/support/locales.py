@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import ParamSpec
+from typing import ParamSpec, TypeVar
 
+from aiogram.types import BotCommand
 from aiogram.utils.i18n import I18n
 
+from telegram_bot.bot.handlers import menu
 from telegram_bot.bot.i18n import build_i18n
 from telegram_bot.languages import SOURCE_LOCALE
 
 P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @cache
@@ -24,8 +27,13 @@ def _catalogs() -> I18n:
     return build_i18n(SOURCE_LOCALE)
 
 
-def said(locale: str, text: Callable[P, str], *args: P.args, **kwargs: P.kwargs) -> str:
-    """What `text(*args, **kwargs)` (e.g. `texts.welcome`, "Ada") says to a user whose locale is `locale`."""
+def said(locale: str, text: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """What `text(*args, **kwargs)` (e.g. `start.welcome`, "Ada") says to a user whose locale is `locale`."""
     i18n = _catalogs()
     with i18n.context(), i18n.use_locale(locale):
         return text(*args, **kwargs)
+
+
+def command_list(locale: str) -> list[BotCommand]:
+    """The bot's command list (its menu, from the handlers' COMMANDS) as a user of `locale` reads it."""
+    return said(locale, menu().bot_commands)

@@ -2,9 +2,12 @@
 
 - RecordingSession: a Bot session that records each method the bot calls and answers it without a network.
 - FakeBotAPI: a small Bot API HTTP server (getUpdates, sendMessage, setWebhook...) for a real bot process
-  pointed at it with TELEGRAM_API_URL.
-Both enforce Telegram's flood limits by default (tests/flood.py): what they refuse answers 429, as Telegram
-does, and is not recorded as a call. A test that needs no limits asks for `limits=None`, and says why.
+  pointed at it with TELEGRAM_API_URL. It keeps Telegram's state where the bot reads it back: the webhook
+  (getWebhookInfo; getUpdates answers 409 Conflict while one is set) and the command list of each scope and
+  language.
+Both enforce Telegram's flood limits by default (tests/support/flood.py): what they refuse answers 429, as
+Telegram does, and is not recorded as a call. A test that needs no limits asks for `limits=None`, and says
+why.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncGenerator
+import re
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -25,8 +29,10 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, User
 from aiohttp import web
 
-from tests.flood import TELEGRAM, FloodControl, TelegramLimits, too_many_requests
+from tests.support.flood import TELEGRAM, FloodControl, TelegramLimits, too_many_requests
 
+_COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
+_LANGUAGE_CODE = re.compile(r"(?:[a-z]{2})?")
 BOT_USER = User(id=42, is_bot=True, first_name="Test bot", username="test_bot")
 
 
@@ -108,6 +114,11 @@ class FakeBotAPI:
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
     _called: asyncio.Condition = field(default_factory=asyncio.Condition)
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # What setWebhook was last given (secret included, which getWebhookInfo never shows); {} when none is set.
+    webhook: dict[str, Any] = field(default_factory=dict)
+    # (scope type, language code or "") -> the command names of that list (the bot uses the default scope).
+    command_lists: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    _delivery_error: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.flood = None if self.limits is None else FloodControl(self.limits)
@@ -139,20 +150,33 @@ class FakeBotAPI:
             )
         method = request.match_info["method"]
         params = {key: _decode(value) for key, value in (await request.post()).items()}
+        if (refusal := self._refusal(method, params)) is not None:
+            return refusal
+        if method == "getUpdates" and self.webhook:
+            return _conflict()
+        if method == "getUpdates":
+            return _ok(await self._get_updates(params))
+        async with self._called:
+            self.calls.append((method, params))
+            self._called.notify_all()
+        try:
+            return _ok(self._result(method, params))
+        except BotAPIError as error:
+            return web.json_response(
+                {"ok": False, "error_code": error.code, "description": error.description}, status=error.code
+            )
+
+    def _refusal(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        """A queued failure (fail_next), or the flood control's 429; None when the request is taken."""
         if failures := self._failures.get(method):
             status = failures.pop(0)
             self.failed.append((method, params))
             return web.json_response(
                 {"ok": False, "error_code": status, "description": HTTPStatus(status).phrase}, status=status
             )
-        if method == "getUpdates":
-            return _ok(await self._get_updates(params))
         if self.flood is not None and (retry_after := self.flood.check(method, params.get("chat_id"))):
             return web.json_response(too_many_requests(retry_after), status=HTTPStatus.TOO_MANY_REQUESTS)
-        async with self._called:
-            self.calls.append((method, params))
-            self._called.notify_all()
-        return _ok(self._result(method, params))
+        return None
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset", 0))
@@ -168,6 +192,8 @@ class FakeBotAPI:
         return list(self._updates)
 
     def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if (stateful := self._stateful_methods().get(method)) is not None:
+            return stateful(params)
         if method == "getMe":
             return BOT_USER.model_dump(exclude_none=True)
         if method == "sendMessage":
@@ -179,6 +205,109 @@ class FakeBotAPI:
                 "text": params["text"],
             }
         return True
+
+    # Telegram's state, as the bot changes it and as another client with the same token would.
+
+    def set_webhook_elsewhere(self, url: str) -> None:
+        """Another client with the token sets its own webhook."""
+        self.webhook = {"url": url}
+
+    def delete_webhook_elsewhere(self) -> None:
+        """Another client with the token deletes the webhook (as a polling laptop used to)."""
+        self.webhook = {}
+
+    def fail_delivery(self, message: str, pending_update_count: int) -> None:
+        """Telegram could not deliver to the webhook: getWebhookInfo reports it from now on."""
+        self._delivery_error = {
+            "last_error_date": int(datetime.now(tz=UTC).timestamp()),
+            "last_error_message": message,
+            "pending_update_count": pending_update_count,
+        }
+
+    def _stateful_methods(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {
+            "getWebhookInfo": self._get_webhook_info,
+            "setWebhook": self._set_webhook,
+            "deleteWebhook": self._delete_webhook,
+            "setMyCommands": self._set_my_commands,
+            "getMyCommands": self._get_my_commands,
+            "deleteMyCommands": self._delete_my_commands,
+        }
+
+    def _get_webhook_info(self, _params: dict[str, Any]) -> dict[str, Any]:
+        if not self.webhook:
+            return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        info = {"url": self.webhook["url"], "has_custom_certificate": False, "pending_update_count": 0}
+        for name in ("max_connections", "allowed_updates"):
+            if name in self.webhook:
+                info[name] = self.webhook[name]
+        return info | self._delivery_error
+
+    def _set_webhook(self, params: dict[str, Any]) -> bool:
+        url = str(params.get("url", ""))
+        if not url:  # Telegram: an empty URL removes the webhook
+            return self._delete_webhook(params)
+        if not url.startswith("https://"):
+            raise BotAPIError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        self.webhook = {
+            "url": url,
+            "secret_token": params.get("secret_token"),
+            "allowed_updates": params.get("allowed_updates", []),
+            "max_connections": int(params.get("max_connections", 40)),
+        }
+        return True
+
+    def _delete_webhook(self, _params: dict[str, Any]) -> bool:
+        self.webhook = {}
+        return True
+
+    @staticmethod
+    def _command_list_key(params: dict[str, Any]) -> tuple[str, str]:
+        scope = params.get("scope") or {"type": "default"}
+        language_code = str(params.get("language_code") or "")
+        # Telegram's rule: two letters (ISO 639-1), or none. The description is the fake's own words.
+        if not _LANGUAGE_CODE.fullmatch(language_code):
+            raise BotAPIError(400, "Bad Request: invalid language code specified")
+        return str(scope["type"]), language_code
+
+    def _set_my_commands(self, params: dict[str, Any]) -> bool:
+        commands = [command["command"] for command in params["commands"]]
+        # Telegram's rules: a command is 1-32 of a-z, 0-9 and _, a description 1-256 characters. The
+        # descriptions of the refusals are the fake's own words.
+        if not all(_COMMAND_NAME.fullmatch(name) for name in commands):
+            raise BotAPIError(400, "Bad Request: BOT_COMMAND_INVALID")
+        if not all(1 <= len(command["description"]) <= 256 for command in params["commands"]):
+            raise BotAPIError(400, "Bad Request: command description is invalid")
+        if commands:
+            self.command_lists[self._command_list_key(params)] = commands
+        else:  # Telegram: an empty list is no list
+            self.command_lists.pop(self._command_list_key(params), None)
+        return True
+
+    def _get_my_commands(self, params: dict[str, Any]) -> list[dict[str, str]]:
+        names = self.command_lists.get(self._command_list_key(params), [])
+        return [{"command": name, "description": name} for name in names]
+
+    def _delete_my_commands(self, params: dict[str, Any]) -> bool:
+        self.command_lists.pop(self._command_list_key(params), None)
+        return True
+
+
+class BotAPIError(Exception):
+    """A refusal the fake answers as Telegram does: {"ok": false, "error_code", "description"}."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+def _conflict() -> web.Response:
+    description = (
+        "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the "
+        "webhook first"
+    )
+    return web.json_response({"ok": False, "error_code": 409, "description": description}, status=409)
 
 
 def _decode(value: Any) -> Any:

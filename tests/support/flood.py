@@ -1,4 +1,4 @@
-"""Telegram's flood control, as strict as Telegram, for the tests' Bot API doubles (tests/fakes.py).
+"""Telegram's flood control, as strict as Telegram, for the tests' Bot API doubles (tests/support/fakes.py).
 
 Telegram publishes its limits only roughly: about 30 messages a second per bot, about one a second per chat
 with short bursts, 20 a minute per group. Past one it answers 429 with `parameters.retry_after`, and a client

@@ -1,4 +1,4 @@
-"""factory-boy factories of database rows; those of Telegram's objects are in tests/updates.py.
+"""factory-boy factories of database rows; those of Telegram's objects are in tests/support/updates.py.
 
 The row factory only builds objects; `tests/db/conftest.py` persists them through the test's session, so no
 factory holds a session of its own (factory-boy is synchronous, the session is not).

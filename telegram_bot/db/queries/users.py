@@ -1,4 +1,4 @@
-"""The statements the bot runs, one function each, on a connection the caller provides."""
+"""The statements on `users`, one function each, on a connection the caller provides."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telegram_bot.db.models import User
+
+__all__ = ["Profile", "Registration", "get_user", "register_user"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,12 @@ _REGISTER = _upsert.on_conflict_do_update(
     where=User.last_update_id <= _upsert.excluded.last_update_id,
 ).returning(*_columns, _inserted)
 _STORED = select(*_columns).where(User.telegram_id == bindparam("telegram_id"))
+
+
+async def get_user(connection: AsyncConnection, telegram_id: int) -> User | None:
+    """The stored user with this Telegram id, or None if they never registered."""
+    row = (await connection.execute(_STORED, {"telegram_id": telegram_id})).one_or_none()
+    return None if row is None else User(**row._asdict())
 
 
 async def register_user(connection: AsyncConnection, profile: Profile) -> Registration:

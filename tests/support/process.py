@@ -21,10 +21,28 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from telegram_bot.db.models import User
-from tests.environment import SETTINGS_PREFIXES, TOKEN
-from tests.updates import MessageFactory, UpdateFactory
+from tests.support.environment import SETTINGS_PREFIXES, TOKEN
+from tests.support.updates import MessageFactory, UpdateFactory
 
 WEBHOOK_SECRET = "runtime-test-secret"
+WEBHOOK_DOMAIN = "bot.example.test"
+WEBHOOK_URL = f"https://{WEBHOOK_DOMAIN}/webhook"  # where webhook_environment's bot registers its webhook
+
+
+def log_lines(output: str) -> list[dict[str, Any]]:
+    """Every complete line of `output`, each of which must be one JSON object as Railway reads it.
+
+    A line still being written (no newline yet) is left for the next read.
+    """
+    complete = output[: output.rfind("\n") + 1]
+    entries = []
+    for line in complete.splitlines():
+        entry = json.loads(line)
+        assert isinstance(entry, dict), line
+        assert {"message", "level", "timestamp", "logger"} <= entry.keys(), line
+        assert entry["level"] in {"debug", "info", "warning", "error", "critical"}, line
+        entries.append(entry)
+    return entries
 
 
 def free_port() -> int:
@@ -53,7 +71,7 @@ def webhook_environment(database_url: URL, api_url: str, port: int, **extra: str
         api_url,
         BOT_MODE="webhook",
         WEBHOOK_SECRET=WEBHOOK_SECRET,
-        RAILWAY_PUBLIC_DOMAIN="bot.example.test",
+        RAILWAY_PUBLIC_DOMAIN=WEBHOOK_DOMAIN,
         HOST="127.0.0.1",
         PORT=str(port),
         **extra,
@@ -81,7 +99,7 @@ def _preloaded() -> multiprocessing.context.ForkServerContext:
     context = multiprocessing.get_context("forkserver")
     # uvloop: the loop main() sets up (a module that is not installed is skipped).
     context.set_forkserver_preload(
-        ["telegram_bot.runner", "telegram_bot.__main__", "uvloop", "tests.process"]
+        ["telegram_bot.runner", "telegram_bot.__main__", "uvloop", "tests.support.process"]
     )
     return context
 
@@ -141,18 +159,18 @@ class BotProcess:
         return self._stderr.read_text() if self._stderr.exists() else ""
 
     def log(self) -> list[dict[str, Any]]:
-        """The JSON log lines written so far."""
-        return [json.loads(line) for line in self.stderr().splitlines() if line.endswith("}")]
+        """The log lines written so far: all of standard output, each line a JSON object (see log_lines)."""
+        return log_lines(self.stdout())
 
-    async def wait_for_log(self, event: str, timeout: float = 30) -> dict[str, Any]:
-        """The first log line with this event, once it is written."""
+    async def wait_for_log(self, message: str, timeout: float = 30) -> dict[str, Any]:
+        """The first log line with this message, once it is written."""
         async with asyncio.timeout(timeout):
             while True:
-                found = next((entry for entry in self.log() if entry["event"] == event), None)
+                found = next((entry for entry in self.log() if entry["message"] == message), None)
                 if found is not None:
                     return found
                 if self.returncode is not None:
-                    raise AssertionError(f"the process ended without logging {event!r}")
+                    raise AssertionError(f"the process ended without logging {message!r}")
                 await asyncio.sleep(0.05)
 
     async def wait(self, timeout: float = 60) -> int:
@@ -175,9 +193,11 @@ async def stop_bot(bot: BotProcess) -> tuple[int, list[dict[str, Any]]]:
     return status, bot.log()
 
 
-async def run_to_exit(environment: dict[str, str], cwd: Path, *arguments: str) -> tuple[int, str, str]:
+async def run_to_exit(
+    environment: dict[str, str], cwd: Path, *arguments: str, fresh: bool = False
+) -> tuple[int, str, str]:
     """Run the command to its end: exit status, standard output, standard error."""
-    bot = await start_bot(environment, cwd, *arguments)
+    bot = await start_bot(environment, cwd, *arguments, fresh=fresh)
     status = await bot.wait(timeout=60)
     return status, bot.stdout(), bot.stderr()
 

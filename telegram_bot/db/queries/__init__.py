@@ -1,0 +1,1 @@
+"""The statements the bot runs: one module per table."""

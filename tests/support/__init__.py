@@ -1,0 +1,1 @@
+"""What the tests and the benchmarks share: fakes, factories, update builders, readers, locales helpers."""
