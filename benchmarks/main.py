@@ -12,7 +12,11 @@ Paths, in order (each from an empty users table, with the same N users, warmed u
       pattern runs (5u: the same on uvloop, for comparison; no target);
   6   real process: `python -m telegram_bot` in webhook mode, replies over HTTP to a fake Bot API; also its
       time to ready and its peak RSS after the load, next to a bare `python -c "import aiogram"`'s.
-Paths 1-4 and 6 run the project on its own event loop (uvloop where installed).
+  7   at Telegram's limits: the real process with its pacing on, against a fake Bot API that limits as
+      Telegram does; a burst of --flood-users new users' /start plus 20 users sending it 4 times, over 40
+      connections, redelivered until answered 2xx (--only-flood runs this row alone).
+Paths 1-4 and 6-7 run the project on its own event loop (uvloop where installed). Rows 1-6 measure the bot's
+own cost: pacing off (TELEGRAM_MESSAGES_PER_SECOND=0), and a fake Bot API without limits.
 A missed target is reported, not failed (exit 0); a lost update makes the run invalid (exit 1).
 """
 
@@ -34,7 +38,7 @@ import aiogram
 import asyncpg
 from sqlalchemy.engine import URL
 
-from benchmarks import paths
+from benchmarks import flood, paths
 from benchmarks.database import (
     DATABASE_URL_VARIABLE,
     ROOT_REFUSAL,
@@ -44,13 +48,14 @@ from benchmarks.database import (
 )
 from benchmarks.paths import Bench, Measurement
 from benchmarks.process import REAL_PROCESS, REFERENCE_PROCESS, bare_aiogram, run_program
-from benchmarks.report import Results, json_line, table
+from benchmarks.report import Results, flood_report, json_line, table
 from benchmarks.workload import TOKEN, InvalidRunError, Table, build_workload
 from telegram_bot.log import configure_logging
 from telegram_bot.loop import LoopFactory, loop_factory
 
 DEFAULT_UPDATES = 3000
 DEFAULT_CONCURRENCY = 32
+DEFAULT_FLOOD_USERS = flood.DEFAULT_USERS
 T = TypeVar("T")
 
 
@@ -78,6 +83,14 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "of the benchmark's own, which needs a user other than root)",
     )
     parser.add_argument(
+        "--flood-users",
+        type=int,
+        help=f"new users in row 7's burst (default: --updates, at most {DEFAULT_FLOOD_USERS})",
+    )
+    parser.add_argument(
+        "--only-flood", action="store_true", help="run row 7 alone (Telegram's limits), not rows 1-6"
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         metavar="FILE",
@@ -86,6 +99,10 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     arguments = parser.parse_args(argv)
     if arguments.updates < 1 or arguments.concurrency < 1:
         parser.error("--updates and --concurrency must be at least 1")
+    if arguments.flood_users is None:
+        arguments.flood_users = min(arguments.updates, DEFAULT_FLOOD_USERS)
+    if arguments.flood_users < 1:
+        parser.error("--flood-users must be at least 1")
     return arguments
 
 
@@ -168,6 +185,14 @@ def _run(url: URL, arguments: argparse.Namespace) -> Results:
         if arguments.profile is not None:
             await paths.profile_real_path(bench(table), arguments.profile)
 
+    async def at_telegrams_limits(table: Table) -> None:
+        results.flood = await flood.at_telegrams_limits(bench(table), arguments.flood_users)
+        print(f"  {flood.LABEL:<44} {results.flood.ratio:>8.3f}x the minimum", file=sys.stderr, flush=True)
+
+    if arguments.only_flood:
+        _in_loop(project_loop, _on_table(url, at_telegrams_limits))
+        results.environment["load_average"] += f", {os.getloadavg()[0]:.2f} at end"
+        return results
     _in_loop(project_loop, _on_table(url, project_paths))
     add(_in_loop(None, _on_table(url, reference)))
     if project_loop is not None:
@@ -176,6 +201,7 @@ def _run(url: URL, arguments: argparse.Namespace) -> Results:
         add(replace(on_uvloop, key="reference_uvloop", label="5u reference on uvloop (no target)"))
     add(_in_loop(project_loop, _on_table(url, reference_process)))
     _in_loop(project_loop, _on_table(url, real_process))
+    _in_loop(project_loop, _on_table(url, at_telegrams_limits))
     results.environment["load_average"] += f", {os.getloadavg()[0]:.2f} at end"
     return results
 
@@ -209,6 +235,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if arguments.profile is not None:
         _print_profile(arguments.profile)
-    print(table(results))
+    print(flood_report(results) if arguments.only_flood else table(results))
     print(json_line(results))
     return 0

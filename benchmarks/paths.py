@@ -37,6 +37,7 @@ from benchmarks.workload import (
     post_load,
     run_bounded,
     serving,
+    unpaced_bot,
 )
 from telegram_bot.bot.dispatcher import build_dispatcher
 from telegram_bot.bot.handlers import help, menu  # noqa: A004 - the module of /help
@@ -159,7 +160,7 @@ def _no_database() -> AbstractAsyncContextManager[AsyncConnection]:
 async def ceiling(bench: Bench) -> Measurement:
     """The project's dispatcher (its filters, middlewares, error handler) on /help: one reply, no database."""
     session = CountingSession()
-    bot = Bot(TOKEN, session=session)
+    bot = unpaced_bot(session)
     dispatcher = build_dispatcher(_no_database, redeliverable=True)
     workload = bench.workload
     with serving_collector():  # as runner.py serves
@@ -183,7 +184,7 @@ class RealPath:
         self.profiler = profiler
         self.engine = create_engine(bench.url)
         self.session = CountingSession()
-        self.bot = Bot(TOKEN, session=self.session)
+        self.bot = unpaced_bot(self.session)
         self.dispatcher = build_dispatcher(autocommit(self.engine).connect, redeliverable=True)
 
     async def feed(self, updates: Sequence[Update], *, profiled: bool = False) -> Timing:
@@ -299,7 +300,7 @@ async def webhook(bench: Bench) -> Measurement:
     """The real webhook app (build_web_app and its WebhookHandler) over HTTP, the real path behind it."""
     engine = create_engine(bench.url)
     session = CountingSession()
-    bot = Bot(TOKEN, session=session)
+    bot = unpaced_bot(session)
     dispatcher = build_dispatcher(autocommit(engine).connect, redeliverable=True)
     app = build_web_app(dispatcher, bot, engine, webhook_path=WEBHOOK_PATH, secret_token=SECRET)
     label = "3  webhook: /start over HTTP, new users"

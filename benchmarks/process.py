@@ -35,6 +35,7 @@ from benchmarks.workload import (
     serving,
 )
 from tests.support.fakes import FakeBotAPI
+from tests.support.flood import TelegramLimits
 
 SETTINGS_PREFIXES = ("TELEGRAM_", "DATABASE_", "LOG_", "BOT_", "WEBHOOK_", "RAILWAY_", "HOST", "PORT")
 READY_WITHIN_SECONDS = 30.0
@@ -70,8 +71,11 @@ class ProcessResult:
     memory: Memory
 
 
-def _environment(database_url: URL, api_url: str, port: int) -> dict[str, str]:
+def bot_environment(database_url: URL, api_url: str, port: int, *, paced: bool = False) -> dict[str, str]:
+    """The bot's settings in webhook mode; pacing off unless `paced`: a row then measures the bot's cost."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith(SETTINGS_PREFIXES)}
+    if not paced:
+        environment["TELEGRAM_MESSAGES_PER_SECOND"] = "0"
     return environment | {
         "TELEGRAM_TOKEN": TOKEN,
         "DATABASE_URL": database_url.render_as_string(hide_password=False),
@@ -87,19 +91,22 @@ def _environment(database_url: URL, api_url: str, port: int) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def fake_bot_api() -> AsyncIterator[tuple[FakeBotAPI, str]]:
-    api = FakeBotAPI(token=TOKEN)
+async def fake_bot_api(limits: TelegramLimits | None = None) -> AsyncIterator[tuple[FakeBotAPI, str]]:
+    """The fake Bot API on a socket; without Telegram's flood limits unless given, for the rows that measure
+    the bot's own cost.
+    """
+    api = FakeBotAPI(token=TOKEN, limits=limits)
     async with serving(api.app()) as url:
         yield api, url
 
 
-def _sent_messages(api: FakeBotAPI) -> list[str]:
+def sent_messages(api: FakeBotAPI) -> list[str]:
     return [str(params["text"]) for name, params in api.calls if name == "sendMessage"]
 
 
-async def _wait_for_replies(api: FakeBotAPI, count: int, what: str, within: float) -> float:
+async def wait_for_replies(api: FakeBotAPI, count: int, what: str, within: float) -> float:
     deadline = time.monotonic() + within
-    while (sent := len(_sent_messages(api))) < count:
+    while (sent := len(sent_messages(api))) < count:
         if time.monotonic() > deadline:
             raise InvalidRunError(
                 f"{what}: {sent} of {count} replies reached the fake Bot API in {within:g} s"
@@ -108,7 +115,7 @@ async def _wait_for_replies(api: FakeBotAPI, count: int, what: str, within: floa
     return time.monotonic()
 
 
-async def _wait_until_ready(base: str, process: asyncio.subprocess.Process) -> None:
+async def wait_until_ready(base: str, process: asyncio.subprocess.Process) -> None:
     deadline = time.monotonic() + READY_WITHIN_SECONDS
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -151,21 +158,21 @@ async def _measure(
     """Time the bot to ready from `spawned`, load it with N new users' /start, read its CPU and memory."""
     workload, table = bench.workload, bench.table
     what = program.label
-    await _wait_until_ready(base, process)
+    await wait_until_ready(base, process)
     ready_seconds = time.monotonic() - spawned
     warm_up = workload.warm_new
     load = await post_load(base + WEBHOOK_PATH, warm_up.bodies(), bench.concurrency, what=what)
-    await _wait_for_replies(api, len(warm_up.updates) - len(load.replies), what, bench.reply_timeout)
+    await wait_for_replies(api, len(warm_up.updates) - len(load.replies), what, bench.reply_timeout)
     await table.empty()
     api.calls.clear()
     bodies = workload.new.bodies()
     bot = psutil.Process(process.pid)
     cpu_before = _cpu_seconds(bot)
     load = await post_load(base + WEBHOOK_PATH, bodies, bench.concurrency, what=what)
-    replied = await _wait_for_replies(api, len(bodies) - len(load.replies), what, bench.reply_timeout)
+    replied = await wait_for_replies(api, len(bodies) - len(load.replies), what, bench.reply_timeout)
     timing = Timing(max(load.finished, replied) - load.started, _cpu_seconds(bot) - cpu_before)
     memory = memory_of(process.pid)
-    expect_replies(_sent_messages(api) + load.replies, workload.new.welcomes(), what)
+    expect_replies(sent_messages(api) + load.replies, workload.new.welcomes(), what)
     await table.expect_rows(workload.size, what)
     measurement = Measurement(program.key, program.label, workload.size, timing)
     return ProcessResult(ready_seconds, measurement, memory)
@@ -188,36 +195,45 @@ def _tail(log: IO[bytes]) -> str:
     return log.read().decode(errors="replace")[-3000:]
 
 
+@dataclass(frozen=True)
+class Spawned:
+    process: asyncio.subprocess.Process
+    base: str  # the bot's own URL, http://127.0.0.1:PORT
+    started: float  # time.monotonic() when it was spawned
+
+
+@asynccontextmanager
+async def spawned(program: Program, environment: dict[str, str], port: int) -> AsyncIterator[Spawned]:
+    """`program` as a process of its own; stopped with SIGTERM afterwards, and it must exit 0."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-bot-") as directory,
+        (Path(directory) / "log").open("w+b") as log,
+    ):
+        started = time.monotonic()
+        # The working directory has no .env: the bot reads only the environment given here.
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", program.module, env=environment, cwd=directory, stdout=log, stderr=log
+        )
+        try:
+            yield Spawned(process, f"http://127.0.0.1:{port}", started)
+        except InvalidRunError as error:
+            raise InvalidRunError(f"{error}\nthe bot's output ends with:\n{_tail(log)}") from None
+        finally:
+            exit_status = await _stop(process)
+        if exit_status != 0:
+            raise InvalidRunError(
+                f"the bot exited with status {exit_status}; its output ends with:\n{_tail(log)}"
+            )
+
+
 async def run_program(bench: Bench, program: Program) -> ProcessResult:
     """Start the bot against a fake Bot API, measure it, stop it with SIGTERM; it must exit 0."""
     port = free_port()
-    async with fake_bot_api() as (api, api_url):
-        with (
-            tempfile.TemporaryDirectory(prefix="bench-bot-") as directory,
-            (Path(directory) / "log").open("w+b") as log,
-        ):
-            started = time.monotonic()
-            # The working directory has no .env: the bot reads only the environment given here.
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                program.module,
-                env=_environment(bench.url, api_url, port),
-                cwd=directory,
-                stdout=log,
-                stderr=log,
-            )
-            try:
-                result = await _measure(bench, program, api, process, f"http://127.0.0.1:{port}", started)
-            except InvalidRunError as error:
-                raise InvalidRunError(f"{error}\nthe bot's output ends with:\n{_tail(log)}") from None
-            finally:
-                exit_status = await _stop(process)
-            if exit_status != 0:
-                raise InvalidRunError(
-                    f"the bot exited with status {exit_status}; its output ends with:\n{_tail(log)}"
-                )
-    return result
+    async with (
+        fake_bot_api() as (api, api_url),
+        spawned(program, bot_environment(bench.url, api_url, port), port) as bot,
+    ):
+        return await _measure(bench, program, api, bot.process, bot.base, bot.started)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks.flood import FloodResult, describe
 from benchmarks.paths import Measurement, Statements
 from benchmarks.process import Memory
 
@@ -29,6 +30,10 @@ NOTES = """\
 6  `python -m telegram_bot` in webhook mode, a process of its own, on uvloop where installed: the same load,
    its replies over HTTP to the same kind of fake Bot API. 6 / 5p compares whole processes, each paying for
    its replies' HTTP requests, as the reference row 5 (a no-op session) does not
+7  `python -m telegram_bot` with its pacing on (the default settings) against a fake Bot API that limits like
+   Telegram (tests/support/flood.py); a burst of new users' /start plus 20 users sending it 4 times, over 40
+   connections, redelivered until answered 2xx. Rows 1-6 run with pacing off (TELEGRAM_MESSAGES_PER_SECOND=0)
+   against an unlimited double: they measure the bot's own cost, not Telegram's limits
 Every path: the same N users, an empty users table, a warm-up first; 1 and 2 feed updates already bound to
 the bot, as the webhook handler and polling hand them over. CPU ms/update: CPU time of the process that
 handled the updates (this one for 1-5, the bot's for 5p and 6) during the timed phase. Rates, and the targets'
@@ -66,6 +71,7 @@ class Results:
     bot_memory: Memory = field(default_factory=lambda: Memory(0, 0))
     bare_aiogram: Memory = field(default_factory=lambda: Memory(0, 0))
     bare_import_seconds: float = 0.0
+    flood: FloodResult | None = None
 
     def measurement(self, key: str) -> Measurement:
         (measurement,) = (m for m in self.measurements if m.key == key)
@@ -78,7 +84,27 @@ class Results:
         """How many updates of `key` the CPU time of one update of `baseline` pays for."""
         return self.measurement(baseline).cpu_ms / self.measurement(key).cpu_ms
 
+    def flood_targets(self) -> list[Target]:
+        if self.flood is None:
+            return []
+        ratio, refused = self.flood.ratio, self.flood.refused_share
+        return [
+            Target(
+                "flood_makespan_vs_minimum",
+                "7 makespan / limits' minimum",
+                ratio,
+                "<= 1.25 (stretch 1.1)",
+                ratio <= 1.25,
+                ratio <= 1.1,
+            ),
+            Target("flood_refused_share", "7 sends refused with 429", refused, "<= 0.10", refused <= 0.10),
+        ]
+
     def targets(self) -> list[Target]:
+        throughput = self.throughput_targets() if self.measurements else []  # none with --only-flood
+        return throughput + self.flood_targets()
+
+    def throughput_targets(self) -> list[Target]:
         new_vs_ceiling = self.rate("real_new") / self.rate("ceiling")
         returning_vs_new = self.rate("real_returning") / self.rate("real_new")
         webhook_vs_reference = self.rate("webhook") / self.rate("reference")
@@ -170,6 +196,8 @@ def table(results: Results) -> str:
             f'{results.bare_import_seconds:.2f} s from spawning python -c "import aiogram" to its import done'
         ),
     ]
+    if results.flood is not None:
+        lines += ["", describe(results.flood)]
     if results.statements is not None:
         lines.append(
             f"SQL statements per /start on the real path: new user {len(results.statements.new_user)}, "
@@ -200,7 +228,32 @@ def json_line(results: Results) -> str:
             "new_user": len(results.statements.new_user) if results.statements else None,
             "returning_user": len(results.statements.returning_user) if results.statements else None,
         },
+        "at_telegrams_limits": None if results.flood is None else flood_summary(results.flood),
         "targets": {t.key: t.result for t in targets},
         "valid": True,
     }
     return json.dumps(summary)
+
+
+def flood_summary(flood: FloodResult) -> dict[str, Any]:
+    return {
+        "users": flood.users,
+        "repeaters": flood.repeaters,
+        "replies": flood.replies,
+        "makespan_seconds": round(flood.makespan, 3),
+        "minimum_seconds": round(flood.minimum, 3),
+        "makespan_vs_minimum": round(flood.ratio, 3),
+        "refused_429": flood.refused,
+        "refused_share": round(flood.refused_share, 4),
+        "missing": 0,
+        "doubled": 0,
+        "deliveries": flood.deliveries,
+    }
+
+
+def flood_report(results: Results) -> str:
+    """Row 7 alone (`--only-flood`): its numbers and its targets."""
+    assert results.flood is not None  # noqa: S101 - the caller ran it
+    lines = [f"load average {results.environment['load_average']}", describe(results.flood), ""]
+    lines += [f"{t.label:<30} {t.measured:>9.3f}  {t.goal:<24} {t.result}" for t in results.flood_targets()]
+    return "\n".join(lines)

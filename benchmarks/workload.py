@@ -28,6 +28,7 @@ from aiohttp import web
 
 from benchmarks.database import REPOSITORY
 from telegram_bot.bot.handlers import start
+from telegram_bot.bot.pacing import FloodLimits, install_policy
 from telegram_bot.db.models import User
 from telegram_bot.web import SECRET_HEADER
 from tests.support.fakes import RecordingSession
@@ -111,10 +112,13 @@ def mount(updates: Sequence[Update], bot: Bot) -> list[Update]:
 
 
 class CountingSession(RecordingSession):
-    """The no-op Bot API session of tests/support/fakes.py, noting when each call arrived."""
+    """The no-op Bot API session of tests/support/fakes.py, noting when each call arrived.
+
+    Without Telegram's flood limits: the rows that use it measure the bot's own cost, with pacing off.
+    """
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(limits=None)
         self.arrivals: list[float] = []  # time.monotonic() of each call
         self._called = asyncio.Event()
 
@@ -145,6 +149,13 @@ class CountingSession(RecordingSession):
                 f"{what}: {len(self.arrivals)} of {count} replies after {within:g} s"
             ) from None
         return self.arrivals[count - 1] if count else 0.0
+
+
+def unpaced_bot(session: CountingSession) -> Bot:
+    """A Bot with the project's Bot API policy, pacing off (TELEGRAM_MESSAGES_PER_SECOND=0), as row 6 runs."""
+    bot = Bot(TOKEN, session=session)
+    install_policy(bot, FloodLimits(messages_per_second=0))
+    return bot
 
 
 @dataclass(frozen=True)
@@ -215,17 +226,22 @@ class LoadResult:
     statuses: dict[str, int]
     # Texts of the sendMessage calls answered in the webhook responses themselves, if the bot does that.
     replies: list[str]
+    deliveries: int  # requests made: one per body, more with redelivery
 
 
-async def post_load(url: str, bodies: Sequence[str], concurrency: int, *, what: str) -> LoadResult:
+async def post_load(
+    url: str, bodies: Sequence[str], concurrency: int, *, what: str, redeliver: bool = False
+) -> LoadResult:
     """POST `bodies` to `url` from a separate process (benchmarks/load.py), `concurrency` in flight.
 
     The load comes from another process, as Telegram's does: the server measured keeps its CPU to itself.
-    Every request must be answered 200.
+    Every request must be answered 200; with `redeliver`, a body is delivered again until it is, as Telegram
+    does, and the run is invalid only if one never was.
     """
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="bench-load-") as spec:
         headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
-        json.dump({"url": url, "headers": headers, "concurrency": concurrency, "bodies": list(bodies)}, spec)
+        load = {"url": url, "headers": headers, "concurrency": concurrency, "bodies": list(bodies)}
+        json.dump(load | {"redeliver": redeliver}, spec)
         spec.flush()
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -240,8 +256,18 @@ async def post_load(url: str, bodies: Sequence[str], concurrency: int, *, what: 
     if process.returncode != 0:
         raise InvalidRunError(f"{what}: the load generator failed:\n{stderr.decode()}")
     answer = json.loads(stdout)
-    result = LoadResult(answer["started"], answer["finished"], answer["statuses"], answer["replies"])
-    if result.statuses != {"200": len(bodies)}:
+    result = LoadResult(
+        answer["started"],
+        answer["finished"],
+        answer["statuses"],
+        answer["replies"],
+        answer.get("deliveries", len(bodies)),
+    )
+    if redeliver and answer["given_up"]:
+        raise InvalidRunError(
+            f"{what}: {answer['given_up']} updates were never answered 2xx: {result.statuses}"
+        )
+    if not redeliver and result.statuses != {"200": len(bodies)}:
         raise InvalidRunError(f"{what}: {len(bodies)} requests answered {result.statuses}; expected all 200")
     return result
 

@@ -111,6 +111,13 @@ class LoggingSettings(_Section):
 class Settings(DatabaseSettings, LoggingSettings):
     telegram_token: BotToken
     telegram_api_url: HttpUrl | None = None
+    # Telegram's flood limits, which the bot paces its messages under (telegram_bot/bot/pacing.py). A bot
+    # allowed more (paid broadcasts) raises them; TELEGRAM_MESSAGES_PER_SECOND=0 turns pacing off.
+    telegram_messages_per_second: Annotated[float, Field(ge=0)] = 30.0
+    telegram_chat_messages_per_second: Annotated[float, Field(gt=0)] = 1.0
+    telegram_group_messages_per_minute: Annotated[float, Field(gt=0)] = 20.0
+    # How long one Bot API request may wait for pacing, a 429's pause and retries before it is given up.
+    telegram_max_wait_seconds: Annotated[float, Field(gt=0)] = 20.0
     bot_mode: Literal["polling", "webhook"] = "polling"
     # Webhook mode only.
     host: str = "0.0.0.0"  # noqa: S104 - a container must listen on every interface

@@ -38,6 +38,9 @@ log = get_logger(__name__)
 # How long in-flight updates may take to finish once a stop was asked for.
 SHUTDOWN_GRACE_SECONDS = 20.0
 MAX_BACKOFF_SECONDS = 5.0
+# Updates polling handles at once, as a webhook's max_connections bounds them. Polling fetches no more while
+# they wait, so that a reply's wait for its turn under Telegram's flood limits stays short (and bounded).
+POLLING_CONCURRENCY = 40
 
 
 class StartupError(Exception):
@@ -170,6 +173,7 @@ async def serve_polling(
             handle_signals=False,
             close_bot_session=False,
             allowed_updates=dispatcher.resolve_used_update_types(),
+            tasks_concurrency_limit=POLLING_CONCURRENCY,
         )
     )
     stopped = asyncio.create_task(stop.wait())

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 from aiogram.types.update import UpdateTypeLookupError
@@ -17,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from telegram_bot.bot.pacing import is_refused_send
 from telegram_bot.collector import serving_collector
 from telegram_bot.db import metadata
 from telegram_bot.db.engine import is_database_unavailable
@@ -53,9 +55,19 @@ class UpdateLedger:
         self._capacity = capacity
         self._handled: OrderedDict[int, None] = OrderedDict()
         self._in_flight: dict[int, asyncio.Future[bool]] = {}
+        self._unsent: OrderedDict[int, TelegramMethod[Any]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._handled)
+
+    def keep_unsent(self, update_id: int, reply: TelegramMethod[Any]) -> None:
+        """Remember the reply of an update that was handled but could not be sent, for its redelivery."""
+        self._unsent[update_id] = reply
+        if len(self._unsent) > self._capacity:
+            self._unsent.popitem(last=False)
+
+    def take_unsent(self, update_id: int) -> TelegramMethod[Any] | None:
+        return self._unsent.pop(update_id, None)
 
     async def once(self, update_id: int, handle: Callable[[], Awaitable[web.Response]]) -> web.Response:
         if update_id in self._handled:
@@ -88,9 +100,13 @@ class WebhookHandler(SimpleRequestHandler):
     - a body over MAX_BODY_BYTES: 413, by its Content-Length before it is read (client_max_size otherwise);
     - an update of a kind this aiogram does not know: 200, ignored (Telegram would only repeat it);
     - an update already handled: 200, not handled again;
-    - PostgreSQL unreachable while handling: 503, so that Telegram delivers the update again.
-    aiogram's default answers 200 before handling, which loses every update that then fails. At most
-    `max_concurrent` updates are handled at once; more wait their turn.
+    - PostgreSQL unreachable while handling: 503, so that Telegram delivers the update again;
+    - a reply that Telegram's flood limits held back past the bound (telegram_bot/bot/pacing.py): 503, and
+      the ledger keeps the reply, so that the redelivery sends it without handling the update again.
+    A reply waiting for its turn under the flood limits keeps its request open: Telegram opens at most
+    max_connections at once, which is the back-pressure. aiogram's default answers 200 before handling, which
+    loses every update that then fails. At most `max_concurrent` updates are handled at once; more wait their
+    turn.
     """
 
     def __init__(
@@ -127,7 +143,24 @@ class WebhookHandler(SimpleRequestHandler):
             log.info("ignored an update of an unknown kind", update_id=update.update_id)
             return _acknowledged()
         async with self._slots:
-            return await self.ledger.once(update.update_id, lambda: self._feed(update, update_type))
+            return await self.ledger.once(update.update_id, lambda: self._answer(update, update_type))
+
+    async def _answer(self, update: Update, update_type: str) -> web.Response:
+        unsent = self.ledger.take_unsent(update.update_id)
+        if unsent is None:
+            return await self._feed(update, update_type)
+        try:
+            await self.bot(unsent)
+        except Exception as error:
+            if is_refused_send(error):
+                return self._hold_back(update, error)
+            # Not tried again: a request that failed after it went out may have reached the user.
+            log.exception("the held-back reply failed on the redelivery", update_id=update.update_id)
+        return _acknowledged()
+
+    def _hold_back(self, update: Update, refused: TelegramAPIError) -> web.Response:
+        self.ledger.keep_unsent(update.update_id, refused.method)
+        return _error(503, "reply held back by Telegram's flood limits")
 
     async def _feed(self, update: Update, update_type: str) -> web.Response:
         try:
@@ -138,6 +171,8 @@ class WebhookHandler(SimpleRequestHandler):
         except Exception as error:
             if is_database_unavailable(error):
                 return _error(503, "database unavailable")
+            if is_refused_send(error):
+                return self._hold_back(update, error)
             log.exception(
                 "update failed outside the error handler", update_id=update.update_id, kind=update_type
             )

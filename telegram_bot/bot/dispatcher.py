@@ -17,17 +17,29 @@ from telegram_bot.bot.middlewares import (
     DatabaseMiddleware,
     LogContextMiddleware,
 )
+from telegram_bot.bot.pacing import FloodLimits, install_policy
 from telegram_bot.bot.session import BotSession
 from telegram_bot.config import Settings
 from telegram_bot.languages import SOURCE_LOCALE
 
 
+def flood_limits(settings: Settings) -> FloodLimits:
+    return FloodLimits(
+        messages_per_second=settings.telegram_messages_per_second,
+        chat_messages_per_second=settings.telegram_chat_messages_per_second,
+        group_messages_per_minute=settings.telegram_group_messages_per_minute,
+        max_wait_seconds=settings.telegram_max_wait_seconds,
+    )
+
+
 def build_bot(settings: Settings) -> Bot:
-    """A Bot talking to Telegram, or to the Bot API server TELEGRAM_API_URL names."""
+    """A Bot talking to Telegram, or to the Bot API server TELEGRAM_API_URL names, paced under its limits."""
     api = PRODUCTION
     if settings.telegram_api_url is not None:
         api = TelegramAPIServer.from_base(str(settings.telegram_api_url))
-    return Bot(settings.telegram_token.get_secret_value(), session=BotSession(api=api))
+    bot = Bot(settings.telegram_token.get_secret_value(), session=BotSession(api=api))
+    install_policy(bot, flood_limits(settings))
+    return bot
 
 
 class BotDispatcher(Dispatcher):

@@ -10,6 +10,7 @@ from aiogram.utils.i18n import gettext as _
 from structlog.contextvars import bound_contextvars
 
 from telegram_bot.bot.middlewares import update_context
+from telegram_bot.bot.pacing import is_refused_send
 from telegram_bot.db.engine import is_database_unavailable
 from telegram_bot.log import get_logger
 
@@ -32,6 +33,10 @@ class ErrorReporter:
     With `redeliverable` (webhook mode), an update that failed because PostgreSQL was unreachable is
     re-raised, so that the webhook answers non-2xx and Telegram delivers it again once the database is back.
     Otherwise (polling, whose updates are confirmed once fetched), the user is told to try again.
+
+    A reply that Telegram's flood control refused (or that pacing gave up) is never answered with one more
+    message, which would be refused too: it is re-raised with `redeliverable` (the webhook keeps the reply and
+    sends it on the redelivery), and otherwise only logged.
     """
 
     def __init__(self, *, redeliverable: bool) -> None:
@@ -40,6 +45,12 @@ class ErrorReporter:
     async def handle(self, event: ErrorEvent, bot: Bot) -> bool:
         unavailable = is_database_unavailable(event.exception)
         with bound_contextvars(**update_context(event.update)):
+            if is_refused_send(event.exception):
+                if self._redeliverable:
+                    log.warning("reply held back by Telegram's flood limits; left for the redelivery")
+                    raise event.exception
+                log.error("reply not sent: Telegram's flood limits", error=str(event.exception))
+                return True
             if unavailable and self._redeliverable:
                 log.warning("database unavailable; update left for Telegram to deliver again")
                 raise event.exception

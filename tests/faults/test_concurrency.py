@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import URL
 
 from telegram_bot.bot.dispatcher import build_dispatcher
+from telegram_bot.bot.pacing import FloodLimits, install_policy
 from telegram_bot.db.engine import autocommit, create_engine
 from telegram_bot.web import SECRET_HEADER, build_web_app
 from tests.support.environment import TOKEN
@@ -45,9 +46,10 @@ async def webhook(isolated_database_url: URL) -> AsyncIterator[tuple[TestClient[
     engine = create_engine(isolated_database_url)
     session = RecordingSession()
     dispatcher = build_dispatcher(autocommit(engine).connect, redeliverable=True)
-    app = build_web_app(
-        dispatcher, Bot(TOKEN, session=session), engine, webhook_path="/webhook", secret_token=SECRET
-    )
+    bot = Bot(TOKEN, session=session)
+    # 100 replies at once, 5 in each chat: over Telegram's limits, so paced under them as build_bot paces.
+    install_policy(bot, FloodLimits())
+    app = build_web_app(dispatcher, bot, engine, webhook_path="/webhook", secret_token=SECRET)
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     yield client, session

@@ -150,7 +150,9 @@ def webhook_handler(app: web.Application) -> WebhookHandler:
 
 async def serve(engine: AsyncEngine) -> Served:
     """The production assembly: the autocommit engine's connections, a Bot that records, a real socket."""
-    session = RecordingSession()
+    # Unlimited: hypothesis sends many examples into the same few chats within a second, and what is under
+    # test here is hostile input, not flood control (that is tests/bot/test_pacing.py's).
+    session = RecordingSession(limits=None)
     dispatcher = build_dispatcher(autocommit(engine).connect, redeliverable=True)
     app = build_web_app(
         dispatcher, Bot(TOKEN, session=session), engine, webhook_path=PATH, secret_token=SECRET

@@ -5,6 +5,9 @@
   pointed at it with TELEGRAM_API_URL. It keeps Telegram's state where the bot reads it back: the webhook
   (getWebhookInfo; getUpdates answers 409 Conflict while one is set) and the command list of each scope and
   language.
+Both enforce Telegram's flood limits by default (tests/support/flood.py): what they refuse answers 429, as
+Telegram does, and is not recorded as a call. A test that needs no limits asks for `limits=None`, and says
+why.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, cast
 
 from aiogram import Bot
@@ -25,6 +29,8 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, User
 from aiohttp import web
 
+from tests.support.flood import TELEGRAM, FloodControl, TelegramLimits, too_many_requests
+
 _COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
 _LANGUAGE_CODE = re.compile(r"(?:[a-z]{2})?")
 BOT_USER = User(id=42, is_bot=True, first_name="Test bot", username="test_bot")
@@ -33,9 +39,10 @@ BOT_USER = User(id=42, is_bot=True, first_name="Test bot", username="test_bot")
 class RecordingSession(BaseSession):
     """Records each Bot API method called through it; answers sendMessage with a message, others with True."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: TelegramLimits | None = TELEGRAM) -> None:
         super().__init__()
         self.calls: list[TelegramMethod[Any]] = []
+        self.flood = None if limits is None else FloodControl(limits)
         self._message_ids = itertools.count(1)
 
     def methods(self) -> list[str]:
@@ -52,6 +59,11 @@ class RecordingSession(BaseSession):
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
+        if self.flood is not None:
+            retry_after = self.flood.check(method.__api_method__, getattr(method, "chat_id", None))
+            if retry_after is not None:
+                content = json.dumps(too_many_requests(retry_after))
+                self.check_response(bot, method, HTTPStatus.TOO_MANY_REQUESTS, content)  # raises
         self.calls.append(method)
         if isinstance(method, SendMessage):
             return cast("TelegramType", self._message_for(method))
@@ -87,10 +99,17 @@ class RecordingSession(BaseSession):
 
 @dataclass
 class FakeBotAPI:
-    """A Bot API server on 127.0.0.1: queue updates for getUpdates, read what the bot called."""
+    """A Bot API server on 127.0.0.1: queue updates for getUpdates, read what the bot called.
+
+    `calls` holds the requests it took (`flood` counts those it answered 429); `fail_next` makes the next
+    requests of a method fail with a status (a 5xx) before they are taken, and `failed` holds them.
+    """
 
     token: str
+    limits: TelegramLimits | None = TELEGRAM
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    failed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _failures: dict[str, list[int]] = field(default_factory=dict)
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
     _called: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -100,6 +119,12 @@ class FakeBotAPI:
     # (scope type, language code or "") -> the command names of that list (the bot uses the default scope).
     command_lists: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _delivery_error: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.flood = None if self.limits is None else FloodControl(self.limits)
+
+    def fail_next(self, method: str, status: int = HTTPStatus.INTERNAL_SERVER_ERROR, times: int = 1) -> None:
+        self._failures.setdefault(method, []).extend([status] * times)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -125,6 +150,8 @@ class FakeBotAPI:
             )
         method = request.match_info["method"]
         params = {key: _decode(value) for key, value in (await request.post()).items()}
+        if (refusal := self._refusal(method, params)) is not None:
+            return refusal
         if method == "getUpdates" and self.webhook:
             return _conflict()
         if method == "getUpdates":
@@ -138,6 +165,18 @@ class FakeBotAPI:
             return web.json_response(
                 {"ok": False, "error_code": error.code, "description": error.description}, status=error.code
             )
+
+    def _refusal(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        """A queued failure (fail_next), or the flood control's 429; None when the request is taken."""
+        if failures := self._failures.get(method):
+            status = failures.pop(0)
+            self.failed.append((method, params))
+            return web.json_response(
+                {"ok": False, "error_code": status, "description": HTTPStatus(status).phrase}, status=status
+            )
+        if self.flood is not None and (retry_after := self.flood.check(method, params.get("chat_id"))):
+            return web.json_response(too_many_requests(retry_after), status=HTTPStatus.TOO_MANY_REQUESTS)
+        return None
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset", 0))
