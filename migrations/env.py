@@ -27,22 +27,55 @@ from telegram_bot.log import configure_logging
 MIGRATION_LOCK_KEY = 7_302_611_450_113_001
 # Once the migration lock is held: a migration that cannot get a table lock within LOCK_TIMEOUT fails (and
 # the deploy with it) rather than queue the bot's queries behind it; a statement may run STATEMENT_TIMEOUT.
-# A revision that needs longer (a large backfill) raises it for itself with op.execute("SET LOCAL ...").
+# A revision that needs longer (a large backfill, an index on a large table) raises it for itself with
+# op.execute("SET statement_timeout = ...") and sets it back (docs/migrations.md).
 LOCK_TIMEOUT = "5s"
 STATEMENT_TIMEOUT = "60s"
+
+# Session-level, not pg_advisory_xact_lock: an autocommit_block (CREATE INDEX CONCURRENTLY, which cannot run
+# in a transaction) commits halfway through, which would release a transaction-level lock and let a second
+# deploy start migrating. This lock is held from before the first revision to after the last, across those
+# commits, and released by pg_advisory_unlock or, if the process dies, by its connection closing. The
+# timeouts are session settings for the same reason (SET LOCAL ends with the first commit).
+_GUARD = (
+    f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})",
+    f"SET lock_timeout = '{LOCK_TIMEOUT}'",
+    f"SET statement_timeout = '{STATEMENT_TIMEOUT}'",
+)
+_RELEASE = (
+    "RESET statement_timeout",
+    "RESET lock_timeout",
+    f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})",
+)
 
 config = context.config
 target_metadata = metadata
 
 
-def _run_migrations_guarded() -> None:
-    """Run the pending migrations in one transaction, under the migration lock and the timeouts."""
-    with context.begin_transaction():
-        # Released when this transaction ends, whatever happens to the process.
-        context.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
-        context.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-        context.execute(text(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'"))
-        context.run_migrations()
+def _run_migrations_guarded(connection: Connection | None = None) -> None:
+    """Run the pending migrations in one transaction (autocommit blocks apart), under the lock and timeouts.
+
+    `connection` is the one Alembic runs on when this environment owns its transactions; offline (the guard's
+    statements go into the script around its BEGIN and COMMIT) or in a caller's transaction, None.
+    """
+    _run_outside_the_transaction(connection, _GUARD)
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        # After a failed revision its transaction is rolled back and the connection usable again; one that
+        # died releases the lock by closing.
+        if connection is None or not connection.invalidated:
+            _run_outside_the_transaction(connection, _RELEASE)
+
+
+def _run_outside_the_transaction(connection: Connection | None, statements: tuple[str, ...]) -> None:
+    for statement in statements:
+        context.execute(text(statement))
+    if connection is not None:
+        # Committed at once (autobegin opened a transaction), so that the migrations' own transaction begins
+        # on a connection that is in none.
+        connection.commit()
 
 
 def run_migrations_offline() -> None:
@@ -58,6 +91,9 @@ def run_migrations_offline() -> None:
 
 
 def do_run_migrations(connection: Connection) -> None:
+    # A connection handed over inside its caller's transaction (pytest-alembic does so) is the caller's to
+    # commit; Alembic then runs in that transaction, and so does the guard.
+    own = None if connection.in_transaction() else connection
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -65,7 +101,7 @@ def do_run_migrations(connection: Connection) -> None:
         compare_type=True,
         compare_server_default=True,
     )
-    _run_migrations_guarded()
+    _run_migrations_guarded(own)
 
 
 async def run_async_migrations(engine: AsyncEngine) -> None:

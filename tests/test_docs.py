@@ -195,7 +195,12 @@ def check_pytest(arguments: tuple[str, ...], config: pytest.Config) -> None:
 
 
 # The module that holds each program's argument parser (imported only when a doc runs that program).
-PARSERS = {"telegram_bot": "telegram_bot.__main__", "benchmarks": "benchmarks.main"}
+PARSERS = {
+    "telegram_bot": "telegram_bot.__main__",
+    "benchmarks": "benchmarks.main",
+    "benchmarks.locked_table": "benchmarks.locked_table",
+    "telegram_bot.db.record_revisions": "telegram_bot.db.record_revisions",
+}
 
 
 def check_main_module(module: str, arguments: tuple[str, ...]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -44,6 +45,8 @@ def messages(log: list[dict[str, Any]]) -> list[str]:
     return [entry["message"] for entry in log]
 
 
+# Every line at info holds at this release's own head only: on a newer schema the bot warns that it is ahead.
+@pytest.mark.schema_state
 async def test_serving_logs_json_lines_on_standard_output_only(
     bot_api: tuple[FakeBotAPI, str], isolated_database_url: URL, tmp_path: Path
 ) -> None:

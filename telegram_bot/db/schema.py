@@ -13,65 +13,31 @@ true. Whether it does is read from the live database in one query, and compared 
 - a column the code leaves to the database (a server default, an identity) still has a default;
 - a NOT NULL column the code does not map has a default: every mapped table is one the code may insert into.
 
-The running bot reads the revision files itself rather than through Alembic, whose import alone adds about
-11 MB to the process; tests/migrations checks that both read the same history.
+The code knows its migrations through telegram_bot/db/revisions.py, a record of their revisions inside the
+package (kept in step by `alembic revision`, checked by tests/migrations): wherever the package is installed,
+it knows its head, and it never mistakes its own revisions for a newer release's.
 """
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
 from sqlalchemy import Column, MetaData, Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-VERSIONS = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+from telegram_bot.db import revisions
+
 _TRACKED = text("SELECT to_regclass('alembic_version') IS NOT NULL")
 _CURRENT = text("SELECT version_num FROM alembic_version")
 
 
-def _assignments(path: Path) -> dict[str, object]:
-    """The literal module-level assignments of a revision file: revision, down_revision, ..."""
-    found: dict[str, object] = {}
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
-            found[node.target.id] = ast.literal_eval(node.value)
-        elif (
-            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-        ):
-            found[node.targets[0].id] = ast.literal_eval(node.value)
-    return found
-
-
-@cache
-def _history() -> dict[str, frozenset[str]]:
-    """Each revision with the revisions it follows."""
-    history: dict[str, frozenset[str]] = {}
-    for path in VERSIONS.glob("*.py"):
-        fields = _assignments(path)
-        down = fields.get("down_revision")
-        # None for the first revision, a string, or a tuple for a merge.
-        parents = () if down is None else (down,) if isinstance(down, str) else down
-        if not isinstance(parents, tuple):
-            raise TypeError(f"{path.name}: down_revision is {down!r}")
-        history[str(fields["revision"])] = frozenset(str(parent) for parent in parents)
-    return history
-
-
 def known_revisions() -> frozenset[str]:
-    return frozenset(_history())
+    return revisions.KNOWN
 
 
-def head_revision() -> str | None:
+def head_revision() -> str:
     """The newest revision in migrations/: what `alembic upgrade head` brings a database to."""
-    history = _history()
-    followed: frozenset[str] = frozenset().union(*history.values())
-    heads = sorted(revision for revision in history if revision not in followed)
-    if len(heads) > 1:
-        raise RuntimeError(f"migrations/ has several heads ({', '.join(heads)}): merge them")
-    return heads[0] if heads else None
+    return revisions.HEAD
 
 
 # Columns the database still holds but this release no longer maps, as "table.column": the next release's
@@ -189,7 +155,7 @@ async def incompatibilities(connection: AsyncConnection, metadata: MetaData) -> 
 @dataclass(frozen=True, slots=True)
 class SchemaStatus:
     current: str | None
-    head: str | None
+    head: str
     # Only for a schema ahead of the code: what in it this code cannot work with.
     problems: tuple[str, ...] = ()
 

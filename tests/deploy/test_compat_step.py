@@ -38,7 +38,19 @@ def test_the_verify_job_fetches_the_history_and_runs_the_gate_on_the_previous_re
     assert names.index(gate["name"]) > names.index("Tests (against the postgres service)")
 
 
-def test_ci_run_runs_the_gate() -> None:
-    lines = [line.split() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+def test_the_verify_job_proves_the_gate_after_running_it() -> None:
+    steps = verify_steps()
+    names = [step.get("name", "") for step in steps]
+    (gate,) = [step for step in steps if ".ci/verify compat" in str(step.get("run", ""))]
+    (proof,) = [step for step in steps if ".ci/verify gate-proof" in str(step.get("run", ""))]
 
-    assert [".ci/verify", "compat"] in [words[-2:] for words in lines if len(words) >= 2]
+    assert proof["run"].strip() == ".ci/verify gate-proof"
+    assert names.index(proof["name"]) > names.index(gate["name"])
+
+
+def test_ci_run_runs_the_gate_and_its_proof() -> None:
+    lines = [line.split() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    endings = [words[-2:] for words in lines if len(words) >= 2]
+
+    assert [".ci/verify", "compat"] in endings
+    assert [".ci/verify", "gate-proof"] in endings

@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 from telegram_bot.bot import errors
 from telegram_bot.bot.handlers import start
-from telegram_bot.web import SECRET_HEADER
 from tests.faults.conftest import Outage
+from tests.faults.telegram import Telegram
 from tests.support.fakes import FakeBotAPI
 from tests.support.locales import said
 from tests.support.process import (
-    WEBHOOK_SECRET,
     bot_environment,
     free_port,
     start_bot,
@@ -28,32 +26,6 @@ from tests.support.process import (
 
 UPDATES = 60
 TELEGRAM_CONNECTIONS = 8
-
-
-class Telegram:
-    """Delivers updates the way Telegram does: again and again until the answer is 2xx."""
-
-    def __init__(self, http: aiohttp.ClientSession) -> None:
-        self._http = http
-        self._slots = asyncio.Semaphore(TELEGRAM_CONNECTIONS)
-        self.statuses: list[int] = []
-        self.acknowledged = 0
-
-    async def deliver(self, update: dict[str, Any]) -> None:
-        while True:
-            async with self._slots:
-                try:
-                    response = await self._http.post(
-                        "/webhook", json=update, headers={SECRET_HEADER: WEBHOOK_SECRET}
-                    )
-                    status = response.status
-                except aiohttp.ClientError:
-                    status = 0
-            self.statuses.append(status)
-            if status == 200:
-                self.acknowledged += 1
-                return
-            await asyncio.sleep(0.1)
 
 
 async def readiness(http: aiohttp.ClientSession) -> int:
@@ -76,7 +48,7 @@ async def test_webhook_updates_survive_a_database_outage_exactly_once(
     try:
         await api.wait_for_call("setWebhook")
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
-            telegram = Telegram(http)
+            telegram = Telegram(http, connections=TELEGRAM_CONNECTIONS, pause=0.1)
             async with asyncio.timeout(90):
                 stream = asyncio.gather(*(telegram.deliver(update) for update in updates))
                 while telegram.acknowledged < UPDATES // 4:

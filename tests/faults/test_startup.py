@@ -66,6 +66,7 @@ async def mark_ahead(database_url: URL, *changes: str) -> None:
     await engine.dispose()
 
 
+@pytest.mark.schema_state
 async def test_a_schema_ahead_of_the_code_that_it_cannot_use_is_refused(
     isolated_database_url: URL, tmp_path: Path
 ) -> None:
@@ -78,6 +79,7 @@ async def test_a_schema_ahead_of_the_code_that_it_cannot_use_is_refused(
     assert "column users.username is missing" in event
 
 
+@pytest.mark.schema_state
 async def test_a_schema_ahead_of_the_code_that_still_serves_it_is_accepted_with_one_warning(
     bot_api: tuple[FakeBotAPI, str], isolated_database_url: URL, tmp_path: Path
 ) -> None:

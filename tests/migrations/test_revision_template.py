@@ -1,4 +1,4 @@
-"""`alembic revision -m ...` writes a file that imports op and sa, and passes ruff and mypy as written."""
+"""`alembic revision -m ...` writes a file that imports op and sa and passes ruff and mypy, and records it."""
 
 from __future__ import annotations
 
@@ -48,6 +48,10 @@ def test_a_new_revision_imports_op_and_sa_and_passes_ruff_and_mypy_empty_and_wri
     assert "from alembic import op\n" in source
     assert EMPTY_UPGRADE in source
     assert failed_checks(tmp_path, revision) == []
+    # The post-write hook recorded the new head in the package, where the bot reads it.
+    record = (tmp_path / "telegram_bot" / "db" / "revisions.py").read_text()
+    assert f'HEAD: str = "{revision.name.split("_")[2]}"' in record
+    assert failed_checks(tmp_path, tmp_path / "telegram_bot" / "db" / "revisions.py") == []
 
     revision.write_text(source.replace(EMPTY_UPGRADE, WRITTEN_UPGRADE))
 

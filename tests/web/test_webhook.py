@@ -172,6 +172,7 @@ async def test_not_ready_when_the_schema_is_behind_or_the_database_is_down(
     ],
     ids=["compatible", "incompatible"],
 )
+@pytest.mark.schema_state
 async def test_a_schema_ahead_of_the_code_is_ready_only_while_it_serves_the_code(
     isolated_database_url: URL, connection: AsyncConnection, change: str, status: int, reason: str | None
 ) -> None:
