@@ -23,7 +23,7 @@ from tests.support.process import bot_environment, start_bot, stop_bot, stored_u
 from tests.support.updates import TelegramUserFactory
 
 USERS = 20
-UPDATES_PER_USER = 5
+UPDATES_PER_USER = 3
 SECRET = "concurrency-secret"
 
 
@@ -47,7 +47,7 @@ async def webhook(isolated_database_url: URL) -> AsyncIterator[tuple[TestClient[
     session = RecordingSession()
     dispatcher = build_dispatcher(autocommit(engine).connect, redeliverable=True)
     bot = Bot(TOKEN, session=session)
-    # 100 replies at once, 5 in each chat: over Telegram's limits, so paced under them as build_bot paces.
+    # 60 replies at once, 3 in each chat: over the per-chat pace, so paced under it as build_bot paces.
     install_policy(bot, FloodLimits())
     app = build_web_app(dispatcher, bot, engine, webhook_path="/webhook", secret_token=SECRET)
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))

@@ -68,6 +68,11 @@ SECRETS = {
 EXIT_SECONDS = 60.0
 
 
+# A Bot API that is gone, or is none at all: the bot retries each request until TELEGRAM_MAX_WAIT_SECONDS
+# (20 s by default) has passed, then reports the failure. What these tests read comes after that.
+QUICK_GIVE_UP = {"TELEGRAM_MAX_WAIT_SECONDS": "1"}
+
+
 async def run_command(
     environment: dict[str, str], cwd: Path, *arguments: str, fresh: bool = False
 ) -> tuple[int, str, str]:
@@ -213,8 +218,8 @@ async def test_a_token_the_bot_api_rejects_stops_the_bot_with_status_1_and_no_se
 async def test_an_unreachable_bot_api_at_start_up_stops_the_bot_with_status_1_and_no_secret(
     isolated_database_url: URL, tmp_path: Path
 ) -> None:
-    # Polling begins with getWebhookInfo: nothing listens there, and the bot gives up at once.
-    environment = bot_environment(isolated_database_url, f"http://127.0.0.1:{free_port()}")
+    # Polling begins with getWebhookInfo: nothing listens there, and the bot gives up once its retries have.
+    environment = bot_environment(isolated_database_url, f"http://127.0.0.1:{free_port()}", **QUICK_GIVE_UP)
     status, stdout, stderr = await run_command(environment, tmp_path)
 
     assert leaks(stdout=stdout, stderr=stderr) == []
@@ -249,7 +254,8 @@ async def test_a_bot_api_that_goes_away_while_polling_is_retried_until_sigterm_a
     server = TestServer(api.app(), host="127.0.0.1")
     await server.start_server()
     api.queue_update(update_json("/help"))
-    bot = await start_bot(bot_environment(isolated_database_url, str(server.make_url("/"))), tmp_path)
+    environment = bot_environment(isolated_database_url, str(server.make_url("/")), **QUICK_GIVE_UP)
+    bot = await start_bot(environment, tmp_path)
     try:
         await api.wait_for_call("sendMessage")  # polling works
         await server.close()  # and now the Bot API is gone
@@ -273,7 +279,7 @@ async def test_a_bot_api_answer_that_echoes_the_token_is_logged_redacted(
 ) -> None:
     # aiogram puts the undecodable answer, which repeats /bot<token>/getWebhookInfo, into its error text.
     status, stdout, stderr = await run_command(
-        bot_environment(isolated_database_url, echoing_bot_api), tmp_path, fresh=True
+        bot_environment(isolated_database_url, echoing_bot_api, **QUICK_GIVE_UP), tmp_path, fresh=True
     )
 
     assert leaks(stdout=stdout, stderr=stderr) == []
