@@ -2,7 +2,7 @@
 
 The real `python -m telegram_bot` in webhook mode, its replies going to a fake Bot API. /start from distinct
 users arrives at a steady rate, delivered as Telegram does (at most 40 requests open, an update delivered
-again until it is answered 2xx within 60 s, tests/faults/telegram.py); `--lock-after` seconds in, another
+again until it is answered 2xx within 60 s, tests/support/telegram.py); `--lock-after` seconds in, another
 session holds `LOCK TABLE users IN ACCESS EXCLUSIVE MODE` for `--lock-seconds`. Defaults: 600 updates at 20 a
 second, a 40 s lock taken 5 s in (the stream ends while it is held).
 
@@ -26,9 +26,9 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy.engine import URL
 
 from benchmarks.database import DATABASE_URL_VARIABLE, ROOT_REFUSAL, fresh_database, own_server
-from tests.faults.telegram import LockedTableRun, locked_table_run
 from tests.support.environment import TOKEN
 from tests.support.fakes import FakeBotAPI
+from tests.support.telegram import LockedTableRun, locked_table_run
 
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:

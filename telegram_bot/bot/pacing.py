@@ -83,9 +83,10 @@ class FloodLimits:
     messages_per_second: float = 30.0
     chat_messages_per_second: float = 1.0
     group_messages_per_minute: float = 20.0
-    # How long one request may wait for pacing, 429 pauses and retries before it is given up. Under the
-    # database pool's 30 s checkout timeout: a handler waiting to send its reply still holds its connection,
-    # and the updates queued behind it for one must get theirs before that timeout.
+    # How long one request may wait for pacing, 429 pauses and retries before it is given up: well inside the
+    # 60 s Telegram waits for a webhook's answer. A handler waiting to send its reply still holds its database
+    # connection; an update queued behind it for one gives up after the pool's timeout (POOL_TIMEOUT_SECONDS)
+    # and is answered 503, to be delivered again (docs/reliability.md).
     max_wait_seconds: float = 20.0
 
     @property

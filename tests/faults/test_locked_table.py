@@ -15,10 +15,10 @@ from sqlalchemy import URL
 from telegram_bot.bot import errors
 from telegram_bot.bot.handlers import start
 from telegram_bot.db.engine import LOCK_TIMEOUT_MS, POOL_TIMEOUT_SECONDS
-from tests.faults.telegram import hold_lock, locked_table_run
 from tests.support.fakes import FakeBotAPI
 from tests.support.locales import said
 from tests.support.process import bot_environment, start_bot, stop_bot, stored_users, update_json
+from tests.support.telegram import hold_lock, locked_table_run
 
 # Longer than a wait for the pool and then for the lock: every update that arrives while it is held is refused
 # at least once, some after waiting for a connection as well.

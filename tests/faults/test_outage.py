@@ -11,7 +11,6 @@ import aiohttp
 from telegram_bot.bot import errors
 from telegram_bot.bot.handlers import start
 from tests.faults.conftest import Outage
-from tests.faults.telegram import Telegram
 from tests.support.fakes import FakeBotAPI
 from tests.support.locales import said
 from tests.support.process import (
@@ -23,6 +22,7 @@ from tests.support.process import (
     update_json,
     webhook_environment,
 )
+from tests.support.telegram import Telegram
 
 UPDATES = 60
 TELEGRAM_CONNECTIONS = 8
