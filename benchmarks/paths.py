@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from benchmarks.database import asyncpg_dsn
-from benchmarks.reference import build_reference_app, build_reference_dispatcher
+from benchmarks.reference import build_reference_app, build_reference_dispatcher, reference_engine
 from benchmarks.workload import (
     SECRET,
     TOKEN,
@@ -314,7 +314,7 @@ async def webhook(bench: Bench) -> Measurement:
 
 async def reference(bench: Bench) -> Measurement:
     """The common template pattern (benchmarks/reference.py) behind aiogram's default webhook handler."""
-    engine = create_engine(bench.url)
+    engine = reference_engine(bench.url)
     session = CountingSession()
     bot = Bot(TOKEN, session=session)
     app = build_reference_app(build_reference_dispatcher(engine), bot)

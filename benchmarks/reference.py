@@ -6,7 +6,8 @@
   write the same rows and send the same replies;
 - aiogram's default webhook handler serves it: SimpleRequestHandler(dispatcher, bot, secret_token=...), which
   answers 200 before handling (handle_in_background=True).
-The engine is the project's own create_engine (the same pool size), so only the pattern differs.
+The engine is the project's own create_engine (the same pool size), so only the pattern differs, except for
+the pool's timeout: SQLAlchemy's default, as the templates have it (reference_engine).
 
 `python -m benchmarks.reference` runs it as a process of its own, as the templates do: aiohttp's web.run_app
 on asyncio's own event loop, its replies sent by aiogram's default session to TELEGRAM_API_URL.
@@ -26,6 +27,7 @@ from aiogram.utils.i18n import SimpleI18nMiddleware
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from benchmarks.workload import SECRET, WEBHOOK_PATH
@@ -38,6 +40,15 @@ from telegram_bot.config import parse_database_url
 from telegram_bot.db.engine import create_engine
 from telegram_bot.db.models import User
 from telegram_bot.languages import SOURCE_LOCALE
+
+# SQLAlchemy's default. The bot's own bound (POOL_TIMEOUT_SECONDS, 5 s) gives an update back for Telegram to
+# deliver again; the reference, which answers 200 before handling and handles every update at once, would
+# instead lose the updates queued longer than that behind its pool, and the run would measure its failures.
+TEMPLATE_POOL_TIMEOUT_SECONDS = 30.0
+
+
+def reference_engine(url: URL) -> AsyncEngine:
+    return create_engine(url, pool_timeout=TEMPLATE_POOL_TIMEOUT_SECONDS)
 
 
 class SessionMiddleware(BaseMiddleware):
@@ -106,7 +117,7 @@ async def _ready(_request: web.Request) -> web.Response:
 
 def main() -> None:
     """Serve the reference on PORT until SIGTERM, with the bot process's settings (benchmarks/process.py)."""
-    engine = create_engine(parse_database_url(os.environ["DATABASE_URL"]))
+    engine = reference_engine(parse_database_url(os.environ["DATABASE_URL"]))
     api = TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"])
     bot = Bot(os.environ["TELEGRAM_TOKEN"], session=AiohttpSession(api=api))
     app = build_reference_app(build_reference_dispatcher(engine), bot)
