@@ -100,4 +100,6 @@ async def test_polling_burst(
         status, _ = await stop_bot(process)
 
     assert await stored_users(isolated_database_url) == expected
+    # Each update handled once: one reply each, none a second time after the wait above.
+    assert len(api.calls_to("sendMessage")) == len(updates)
     assert status == 0

@@ -33,6 +33,8 @@ from tests.support.flood import TELEGRAM, FloodControl, TelegramLimits, too_many
 
 _COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
 _LANGUAGE_CODE = re.compile(r"(?:[a-z]{2})?")
+# What getUpdates answers at most, unless asked for fewer.
+GET_UPDATES_LIMIT = 100
 BOT_USER = User(id=42, is_bot=True, first_name="Test bot", username="test_bot")
 
 
@@ -179,6 +181,12 @@ class FakeBotAPI:
         return None
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """As Telegram answers: the earliest unconfirmed updates (below `offset`: confirmed), at most `limit`,
+        in increasing update_id, whatever order they were queued in.
+
+        The bot confirms up to the last update of each answer, so an answer out of order would hand it again
+        the ones it had already taken.
+        """
         offset = int(params.get("offset", 0))
         self._updates = [update for update in self._updates if update["update_id"] >= offset]
         if not self._updates:
@@ -189,7 +197,8 @@ class FakeBotAPI:
                     await self._new_update.wait()
             except TimeoutError:
                 return []
-        return list(self._updates)
+        earliest = sorted(self._updates, key=lambda update: int(update["update_id"]))
+        return earliest[: int(params.get("limit", GET_UPDATES_LIMIT))]
 
     def _result(self, method: str, params: dict[str, Any]) -> Any:
         if (stateful := self._stateful_methods().get(method)) is not None:
