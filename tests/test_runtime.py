@@ -44,8 +44,8 @@ async def test_polling_answers_start_and_stops_cleanly_on_sigterm(
     update = update_json()
     api.queue_update(update)
 
-    # A new interpreter running `python -m telegram_bot`, exactly as deployed.
-    process = await start_bot(bot_environment(isolated_database_url, api_url), tmp_path, fresh=True)
+    # Forked, like most runs here: test_runtime_logs.py runs `python -m telegram_bot` in a new interpreter.
+    process = await start_bot(bot_environment(isolated_database_url, api_url), tmp_path)
     try:
         (sent,) = await api.wait_for_call("sendMessage")
     finally:

@@ -2,8 +2,11 @@
 with `message` and `level` (log_lines in tests/support/process.py), and nothing on standard error, where
 every line would count as an error.
 
-Three runs of `python -m telegram_bot` in new interpreters, exactly as deployed: serving /start and stopping;
-a start-up against an unreachable database; a handler that fails with a traceback.
+Three real runs. Two are `python -m telegram_bot` in new interpreters, exactly as deployed, so that what the
+imports and the interpreter's own shutdown write is read too: serving /start and stopping on SIGTERM, and a
+start-up against an unreachable database, which exits by another path. The third, a handler that fails with a
+traceback and then stops as the first does, is forked from the preloaded server (tests/support/process.py),
+which runs the same main() seconds sooner.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ $$
 """
 
 
-async def serve_one(api: FakeBotAPI, database_url: URL, api_url: str, tmp_path: Path) -> tuple[str, str]:
+async def serve_one(
+    api: FakeBotAPI, database_url: URL, api_url: str, tmp_path: Path, *, fresh: bool = False
+) -> tuple[str, str]:
     """Serve one /start in polling mode, stop with SIGTERM: standard output and standard error."""
     update = update_json()
     api.queue_update(update)
-    process = await start_bot(bot_environment(database_url, api_url), tmp_path, fresh=True)
+    process = await start_bot(bot_environment(database_url, api_url), tmp_path, fresh=fresh)
     try:
         await api.wait_for_call("sendMessage")
     finally:
@@ -52,7 +57,7 @@ async def test_serving_logs_json_lines_on_standard_output_only(
 ) -> None:
     api, api_url = bot_api
 
-    stdout, stderr = await serve_one(api, isolated_database_url, api_url, tmp_path)
+    stdout, stderr = await serve_one(api, isolated_database_url, api_url, tmp_path, fresh=True)
 
     assert stderr == ""
     log = log_lines(stdout)
