@@ -81,9 +81,13 @@ def test_the_recipe_passes_squawk(indexed_checkout: Path) -> None:
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
 
-def test_the_recipe_passes_the_migration_suite(indexed_checkout: Path) -> None:
+def test_the_recipe_passes_the_migration_suite(indexed_checkout: Path, postgresql_server: Server) -> None:
+    # On this run's server, rather than one the copy's suite would start (and initdb) for itself.
+    server = postgresql_server.url(postgresql_server.maintenance_dbname).set(drivername="postgresql")
     suite = run(
-        indexed_checkout, "pytest", "-p", "no:cacheprovider", "-q", "tests/migrations/test_migrations.py"
+        indexed_checkout,
+        *("pytest", "-p", "no:cacheprovider", "-q", "tests/migrations/test_migrations.py"),
+        TEST_DATABASE_URL=server.render_as_string(hide_password=False),
     )
 
     assert suite.returncode == 0, suite.stdout + suite.stderr
