@@ -20,6 +20,7 @@ newer schema is meant to differ.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -86,23 +87,24 @@ class CachedClusterExecutor(PostgreSQLExecutor):
 
     def _cluster(self) -> Path:
         cluster = self._cache / f"cluster-{self.version}"
-        if cluster.is_dir():
-            return cluster
+        # One initdb however many workers (or runs) start at once: the others wait for it, then copy it.
+        with (self._cache / f"cluster-{self.version}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not cluster.is_dir():
+                self._initdb(cluster)
+        return cluster
+
+    def _initdb(self, cluster: Path) -> None:
         staging = Path(tempfile.mkdtemp(dir=self._cache))
         # --no-sync: each run throws its copy away, so the cluster need not reach the disk now.
         initdb = [str(Path(self.executable).parent / "initdb"), "-D", str(staging / "data"), "-U", self.user]
         options = ["-A", "trust", "--no-sync"]
         environment = os.environ | self.envvars  # the locale the executor gives its own initdb
-        subprocess.run([*initdb, *options], check=True, capture_output=True, env=environment)  # noqa: S603
         try:
-            # Atomic: of two runs that made a cluster at once, the first one's is kept.
+            subprocess.run([*initdb, *options], check=True, capture_output=True, env=environment)  # noqa: S603
             (staging / "data").rename(cluster)
-        except OSError:
-            if not cluster.is_dir():
-                raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return cluster
 
 
 @pytest.fixture(scope="session")
