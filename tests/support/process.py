@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
-import multiprocessing.context
-import multiprocessing.process
 import os
 import signal
 import socket
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from telegram_bot.db.models import User
 from tests.support.environment import SETTINGS_PREFIXES, TOKEN
+from tests.support.launcher import LaunchedProcess, Request, launch
 from tests.support.updates import MessageFactory, UpdateFactory
 
 WEBHOOK_SECRET = "runtime-test-secret"
@@ -78,37 +75,12 @@ def webhook_environment(database_url: URL, api_url: str, port: int, **extra: str
     )
 
 
-def _run_main(environment: dict[str, str], cwd: str, arguments: list[str], stdout: str, stderr: str) -> None:
-    """The body of a forked bot process: the environment and files it was given, then the command's main()."""
-    os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(environment)
-    for path, stream in ((stdout, sys.stdout), (stderr, sys.stderr)):
-        stream.flush()
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        os.dup2(descriptor, stream.fileno())
-        os.close(descriptor)
-    from telegram_bot.__main__ import main
-
-    sys.exit(main(arguments))
-
-
-@cache
-def _preloaded() -> multiprocessing.context.ForkServerContext:
-    """Processes forked from a server that imported the bot once (aiogram alone takes about 3 s to import)."""
-    context = multiprocessing.get_context("forkserver")
-    # uvloop: the loop main() sets up (a module that is not installed is skipped).
-    context.set_forkserver_preload(
-        ["telegram_bot.runner", "telegram_bot.__main__", "uvloop", "tests.support.process"]
-    )
-    return context
-
-
 class BotProcess:
     """A running bot command: its own process, its output in files next to it.
 
-    `fresh=True` runs `python -m telegram_bot` from a new interpreter; otherwise the process is forked from a
-    server that imported the package once and runs the same main(), which spares each test seconds of imports.
+    `fresh=True` runs `python -m telegram_bot` from a new interpreter; otherwise the process is forked from
+    the run's launcher (tests/support/launcher.py), which imported the package once, and runs the same main():
+    that spares each test seconds of imports.
     Either way it is a separate process with its own signals, exit status, stdout and stderr. Output goes to
     files, not pipes: a process whose pipe fills up blocks on its next log line, event loop and all.
     """
@@ -117,7 +89,7 @@ class BotProcess:
         self._stdout = cwd / f"bot-{id(self)}.stdout"
         self._stderr = cwd / f"bot-{id(self)}.stderr"
         self._fresh: subprocess.Popen[bytes] | None = None
-        self._forked: multiprocessing.process.BaseProcess | None = None
+        self._forked: LaunchedProcess | None = None
         if fresh:
             with self._stdout.open("ab") as out, self._stderr.open("ab") as err:
                 self._fresh = subprocess.Popen(
@@ -128,11 +100,9 @@ class BotProcess:
                     stderr=err,
                 )
         else:
-            self._forked = _preloaded().Process(
-                target=_run_main,
-                args=(environment, str(cwd), arguments, str(self._stdout), str(self._stderr)),
+            self._forked = launch(
+                Request(environment, str(cwd), arguments, str(self._stdout), str(self._stderr))
             )
-            self._forked.start()
 
     @property
     def returncode(self) -> int | None:
