@@ -28,6 +28,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,13 +108,10 @@ class CachedClusterExecutor(PostgreSQLExecutor):
             shutil.rmtree(staging, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgresql_own_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PostgreSQLExecutor]:
-    """A PostgreSQL of the run's own, in a temporary directory, stopped and removed afterwards."""
+@contextmanager
+def own_server(request: pytest.FixtureRequest, directory: Path, dbname: str) -> Iterator[PostgreSQLExecutor]:
+    """A PostgreSQL started in `directory` from the cached cluster, stopped and removed afterwards."""
     cache = getattr(request.config, "cache", None)
-    directory = tmp_path_factory.mktemp("postgresql")
     executor = CachedClusterExecutor(
         cache=cache.mkdir("postgresql") if cache is not None else directory,
         executable=str(postgres_bindir() / "pg_ctl"),
@@ -123,7 +121,7 @@ def postgresql_own_server(
         unixsocketdir=str(directory),
         logfile=str(directory / "server.log"),
         startparams="-w",
-        dbname="telegram_bot_tests",
+        dbname=dbname,
         postgres_options=SERVER_OPTIONS,
     )
     executor.start()
@@ -132,6 +130,15 @@ def postgresql_own_server(
     finally:
         executor.stop()
         executor.clean_directory()
+
+
+@pytest.fixture(scope="session")
+def postgresql_own_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PostgreSQLExecutor]:
+    """A PostgreSQL of the run's own, in a temporary directory, stopped and removed afterwards."""
+    with own_server(request, tmp_path_factory.mktemp("postgresql"), "telegram_bot_tests") as executor:
+        yield executor
 
 
 @dataclass(frozen=True)

@@ -14,23 +14,24 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Protocol
 
 import pytest
-from pytest_postgresql import factories
 from pytest_postgresql.executors import PostgreSQLExecutor
 from sqlalchemy import URL
 
-from conftest import Server, migrate_to_head, unique_name
+from conftest import Server, migrate_to_head, own_server, unique_name
 
-postgresql_outage_server = factories.postgresql_proc(
-    host="127.0.0.1",
-    port=None,
-    dbname="telegram_bot_outage",
-    postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-)
+
+@pytest.fixture(scope="session")
+def postgresql_outage_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PostgreSQLExecutor]:
+    """A server of its own to stop and start, apart from the one the other tests share."""
+    with own_server(request, tmp_path_factory.mktemp("outage"), "telegram_bot_outage") as executor:
+        yield executor
 
 
 class Outage(Protocol):
