@@ -6,6 +6,7 @@ database tests, which share this file, need none of it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,15 @@ from conftest import Server, unique_name
 
 if TYPE_CHECKING:
     from tests.support.fakes import FakeBotAPI
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the run's bot launcher now if the tests collected run bot processes: it imports aiogram (seconds)
+    while the first tests run, not while the first bot test waits for it."""
+    if "tests.support.process" in sys.modules and not session.config.option.collectonly:
+        from tests.support.launcher import prepare
+
+        prepare()
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ async def test_webhook_mode_registers_its_webhook_answers_start_and_stops_cleanl
     sender = update["message"]["from"]
     assert await stored_users(isolated_database_url) == [(sender["id"], sender["first_name"])]
     assert status == 0
-    # Forked from the test's preloaded server, the bot still sets up its own loop.
+    # Forked from the run's launcher, the bot still sets up its own loop.
     assert started(log)["event_loop"] == "uvloop"
 
 

@@ -5,7 +5,7 @@ every line would count as an error.
 Three real runs. Two are `python -m telegram_bot` in new interpreters, exactly as deployed, so that what the
 imports and the interpreter's own shutdown write is read too: serving /start and stopping on SIGTERM, and a
 start-up against an unreachable database, which exits by another path. The third, a handler that fails with a
-traceback and then stops as the first does, is forked from the preloaded server (tests/support/process.py),
+traceback and then stops as the first does, is forked from the run's launcher (tests/support/launcher.py),
 which runs the same main() seconds sooner.
 """
 

@@ -79,7 +79,7 @@ async def run_command(
     """Run the bot's command to its end: exit status, stdout, stderr.
 
     `fresh`: in a new interpreter (`python -m telegram_bot`), whose output includes what the interpreter
-    itself writes while it shuts down; otherwise forked from the preloaded server (tests/support/process.py),
+    itself writes while it shuts down; otherwise forked from the run's launcher (tests/support/launcher.py),
     which runs the same main() in its own process a few seconds sooner.
     """
     bot = await start_bot(environment, cwd, *arguments, fresh=fresh)

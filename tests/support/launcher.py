@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import selectors
@@ -75,9 +76,15 @@ class LaunchedProcess:
         return line.decode()
 
 
+def prepare() -> None:
+    """Start this run's launcher unless it is running, without waiting: it imports while the tests start."""
+    _ensure_started(_socket_path())
+
+
 def launch(request: Request) -> LaunchedProcess:
     """Fork a bot process from this run's launcher, starting the launcher first if no test has yet."""
-    connection = _connect(_socket_path())
+    path = _socket_path()
+    connection = _connect(path, _ensure_started(path))
     connection.sendall(json.dumps(request.__dict__).encode() + b"\n")
     return LaunchedProcess(connection)
 
@@ -88,37 +95,46 @@ def _socket_path() -> Path:
     return Path(tempfile.gettempdir()) / f"telegram-bot-launcher-{os.getuid()}-{run}" / "socket"
 
 
-def _connect(path: Path) -> socket.socket:
+def _ensure_started(path: Path) -> int:
+    """The launcher's pid: the running one's, or that of one started now."""
     path.parent.mkdir(mode=0o700, exist_ok=True)
     with (path.parent / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker starts it; the others wait for it, then connect
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker starts it; the others find it started
+        pid_file = path.parent / "pid"
+        if pid_file.exists() and _alive(pid := int(pid_file.read_text())):
+            return pid
+        pid = _spawn(path)
+        pid_file.write_text(str(pid))
+        return pid
+
+
+def _connect(path: Path, launcher: int) -> socket.socket:
+    """Connect once it listens (it may still be importing)."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:
+        connection = socket.socket(socket.AF_UNIX)
         try:
-            return _open(path)
+            connection.connect(str(path))
         except OSError:
-            _start(path)
-            return _open(path)
+            connection.close()
+            if not _alive(launcher) or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the bot launcher did not start; see {path.parent / 'launcher.log'}"
+                ) from None
+            time.sleep(0.02)
+        else:
+            return connection
 
 
-def _open(path: Path) -> socket.socket:
-    connection = socket.socket(socket.AF_UNIX)
-    try:
-        connection.connect(str(path))
-    except OSError:
-        connection.close()
-        raise
-    return connection
-
-
-def _start(path: Path) -> None:
+def _spawn(path: Path) -> int:
     # The run's pytest process: a worker's parent, or this process when there are no workers.
     owner = os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid()
     path.unlink(missing_ok=True)
-    log = path.parent / "launcher.log"
-    descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    descriptor = os.open(path.parent / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         # Spawned, not a subprocess.Popen: it outlives the worker that started it, and nobody waits for it.
         # -P: this file's folder stays off sys.path; the package comes from the environment, as for the bot.
-        launcher = os.posix_spawn(
+        return os.posix_spawn(
             sys.executable,
             [sys.executable, "-P", __file__, str(path), str(owner)],
             os.environ,
@@ -131,12 +147,17 @@ def _start(path: Path) -> None:
         )
     finally:
         os.close(descriptor)
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not path.exists():
-        ended, _ = os.waitpid(launcher, os.WNOHANG)
-        if ended or time.monotonic() > deadline:
-            raise RuntimeError(f"the bot launcher did not start; see {log}")
-        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):  # not this process's child: kill() below tells
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return False  # this process's child, and it has ended
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # gone, or the number is someone else's by now
+        return False
+    return True
 
 
 # The launcher itself
@@ -146,6 +167,7 @@ def serve(path: Path, owner: int) -> None:
     for module in PRELOAD:
         with contextlib.suppress(ImportError):
             __import__(module)
+    gc.freeze()  # the children share what is imported: a collection in one would copy every page it touches
     wakeup_r, wakeup_w = os.pipe()
     os.set_blocking(wakeup_w, False)
     signal.set_wakeup_fd(wakeup_w)
@@ -171,14 +193,6 @@ def serve(path: Path, owner: int) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             shutil.rmtree(path.parent, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):  # gone, or the number is someone else's by now
-        return False
-    return True
 
 
 def _accept(listener: socket.socket, waiting: dict[int, socket.socket], keep: tuple[int, ...]) -> None:
