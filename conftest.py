@@ -26,12 +26,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import port_for
 import pytest
@@ -53,6 +54,7 @@ ROOT_REFUSAL = (
     "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 
+START_TIMEOUT_SECONDS = 30
 # Throwaway data: durability buys nothing and costs seconds.
 SERVER_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
@@ -80,6 +82,18 @@ class CachedClusterExecutor(PostgreSQLExecutor):
     def __init__(self, cache: Path, **options: Any) -> None:
         super().__init__(**options)
         self._cache = cache
+
+    def start(self) -> Self:
+        """Started, and accepting connections: its port opens while it may still refuse them, starting up."""
+        super().start()
+        pg_isready = str(Path(self.executable).parent / "pg_isready")
+        ready = [pg_isready, "-q", "-h", self.host, "-p", str(self.port)]
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while subprocess.run(ready, check=False).returncode != 0:  # noqa: S603 - PostgreSQL's own program
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL did not accept connections within {START_TIMEOUT_SECONDS} s")
+            time.sleep(0.02)
+        return self
 
     def init_directory(self) -> None:
         if Path(self.datadir).is_dir():
