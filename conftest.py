@@ -348,11 +348,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """How many workers `--numprocesses auto` (the addopts) starts: two a core, for whole runs only.
 
-    A run of the whole suite (no paths given: pytest takes `testpaths`) is spread over the workers. Most of
-    its time is spent waiting (for bot processes, PostgreSQL, the paced Bot API double), not computing, so two
-    workers a core beat one: on 2 cores the suite took 91 s with 2 workers, 69-74 s with 4, 85 s with 6. A
-    narrower run (a file, a folder, a test) stays in one process: each worker pays for its own aiogram import
-    (seconds here) and its own template database, which costs a one-file run more than it could save.
+    A run of the whole suite (no paths given: pytest takes `testpaths`) is spread over the workers. It waits
+    (for bot processes, PostgreSQL, the paced Bot API double) about as much as it computes, so two workers a
+    core beat one: on 2 cores, 4 workers took 58-62 s where 3 took 57-62 s and 2 took 83 s (2026-12-01, the
+    machine's speed varying by a quarter from run to run). A narrower run (a file, a folder, a test) stays in
+    one process: each worker pays for its own collection (about 6 s of CPU here, aiogram's import most of it)
+    and its own template database, which costs a one-file run more than it could save.
     """
     if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
         return 0
