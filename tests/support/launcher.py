@@ -10,7 +10,7 @@ forks, and answers with the child's pid, then, once the child has ended, with it
 multiprocessing gives it (negative: killed by that signal). The child sets up what it was given and runs the
 same main() as `python -m telegram_bot`. It is forked from a process that has no threads and no event loop.
 
-Run as `python -P tests/support/launcher.py SOCKET OWNER_PID`.
+Run as `python -P tests/support/launcher.py SOCKET OWNER_PID SYS_PATH_JSON`.
 """
 
 from __future__ import annotations
@@ -133,10 +133,11 @@ def _spawn(path: Path) -> int:
     descriptor = os.open(path.parent / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         # Spawned, not a subprocess.Popen: it outlives the worker that started it, and nobody waits for it.
-        # -P: this file's folder stays off sys.path; the package comes from the environment, as for the bot.
+        # -P, then this process's sys.path: the children import the bot's code from where the tests did (the
+        # compatibility gate runs a previous release's tests, with its own code, in a folder of their own).
         return os.posix_spawn(
             sys.executable,
-            [sys.executable, "-P", __file__, str(path), str(owner)],
+            [sys.executable, "-P", __file__, str(path), str(owner), json.dumps(sys.path)],
             os.environ,
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -163,7 +164,8 @@ def _alive(pid: int) -> bool:
 # The launcher itself
 
 
-def serve(path: Path, owner: int) -> None:
+def serve(path: Path, owner: int, search_path: list[str]) -> None:
+    sys.path[:] = search_path
     for module in PRELOAD:
         with contextlib.suppress(ImportError):
             __import__(module)
@@ -252,4 +254,4 @@ def _run_main(request: Request) -> int:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), int(sys.argv[2]))
+    serve(Path(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3]))

@@ -16,6 +16,7 @@ from sqlalchemy import URL, select
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+import telegram_bot
 from telegram_bot.db.models import User
 from tests.support.environment import SETTINGS_PREFIXES, TOKEN
 from tests.support.launcher import LaunchedProcess, Request, launch
@@ -94,7 +95,7 @@ class BotProcess:
             with self._stdout.open("ab") as out, self._stderr.open("ab") as err:
                 self._fresh = subprocess.Popen(
                     [sys.executable, "-m", "telegram_bot", *arguments],
-                    env=environment,
+                    env=environment | {"PYTHONPATH": _code_path(environment)},
                     cwd=cwd,
                     stdout=out,
                     stderr=err,
@@ -148,6 +149,16 @@ class BotProcess:
             while (status := self.returncode) is None:
                 await asyncio.sleep(0.02)
         return status
+
+
+def _code_path(environment: dict[str, str]) -> str:
+    """PYTHONPATH that finds the bot's code where these tests found it, not only where it was installed.
+
+    The compatibility gate runs a previous release's tests, with that release's own code, from a folder of
+    their own, on an environment installed from this checkout.
+    """
+    code = str(Path(telegram_bot.__file__).resolve().parents[1])
+    return os.pathsep.join(filter(None, [code, environment.get("PYTHONPATH")]))
 
 
 async def start_bot(
