@@ -53,7 +53,9 @@ class LaunchedProcess:
     def __init__(self, connection: socket.socket) -> None:
         self._connection = connection
         self._received = b""
-        self.pid = int(self._line(wait=True) or 0)
+        pid = self._line(wait=True)
+        assert pid is not None  # a blocking read returns a line or raises
+        self.pid = int(pid)
         self._exitcode: int | None = None
 
     @property
