@@ -86,14 +86,17 @@ class CachedClusterExecutor(PostgreSQLExecutor):
     def start(self) -> Self:
         """Started, and accepting connections: its port opens while it may still refuse them, starting up."""
         super().start()
-        pg_isready = str(Path(self.executable).parent / "pg_isready")
-        ready = [pg_isready, "-q", "-h", self.host, "-p", str(self.port)]
+        ready = [self._program("pg_isready"), "-q", "-h", self.host, "-p", str(self.port)]
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while subprocess.run(ready, check=False).returncode != 0:  # noqa: S603 - PostgreSQL's own program
             if time.monotonic() > deadline:
                 raise TimeoutError(f"PostgreSQL did not accept connections within {START_TIMEOUT_SECONDS} s")
             time.sleep(0.02)
         return self
+
+    def _program(self, name: str) -> str:
+        """One of PostgreSQL's programs, beside the pg_ctl this executor runs."""
+        return str(Path(self.executable).parent / name)
 
     def init_directory(self) -> None:
         if Path(self.datadir).is_dir():
@@ -112,7 +115,7 @@ class CachedClusterExecutor(PostgreSQLExecutor):
     def _initdb(self, cluster: Path) -> None:
         staging = Path(tempfile.mkdtemp(dir=self._cache))
         # --no-sync: each run throws its copy away, so the cluster need not reach the disk now.
-        initdb = [str(Path(self.executable).parent / "initdb"), "-D", str(staging / "data"), "-U", self.user]
+        initdb = [self._program("initdb"), "-D", str(staging / "data"), "-U", self.user]
         options = ["-A", "trust", "--no-sync"]
         environment = os.environ | self.envvars  # the locale the executor gives its own initdb
         try:
@@ -163,7 +166,7 @@ def memory_directory() -> Path | None:
 def postgresql_own_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PostgreSQLExecutor]:
-    """A PostgreSQL of the run's own, in a temporary directory, stopped and removed afterwards."""
+    """A PostgreSQL of the run's own (see own_server), stopped and removed afterwards."""
     with own_server(request, tmp_path_factory.mktemp("postgresql"), "telegram_bot_tests") as executor:
         yield executor
 
